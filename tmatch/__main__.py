@@ -1,0 +1,3 @@
+from tmatch.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The tmatch command-line interface (``tmatch.cli.main:main``)."""

@@ -1,0 +1,257 @@
+"""Pure geometry: homographies, polygons, masks, IoU and non-maximum suppression.
+
+Convention (shared with :mod:`tmatch.match`): pixel ``(x, y)`` covers ``[x, x+1) × [y, y+1)``.
+OpenCV keypoints put pixel centres at integer coordinates; :func:`from_cv_homography`
+converts a homography estimated in that convention to ours.
+
+Shape letters: H×W search image, h×w template, N points.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from skimage.draw import polygon as _draw_polygon
+
+from tmatch.errors import InputError
+
+_HALF = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
+_HALF_INV = np.array([[1.0, 0.0, -0.5], [0.0, 1.0, -0.5], [0.0, 0.0, 1.0]])
+
+
+def rect_polygon(x: float, y: float, w: float, h: float) -> np.ndarray:
+    """Corners TL, TR, BR, BL ``(4, 2)`` of the axis-aligned box ``(x, y, w, h)``.
+
+    >>> rect_polygon(1, 2, 3, 4).tolist()
+    [[1.0, 2.0], [4.0, 2.0], [4.0, 6.0], [1.0, 6.0]]
+    """
+    return np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], dtype=np.float64)
+
+
+def from_cv_homography(hm: np.ndarray) -> np.ndarray:
+    """Convert a ``(3, 3)`` homography between pixel-centre coordinates (OpenCV) to ours."""
+    return _HALF @ np.asarray(hm, np.float64) @ _HALF_INV
+
+
+def to_cv_homography(hm: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`from_cv_homography`."""
+    return _HALF_INV @ np.asarray(hm, np.float64) @ _HALF
+
+
+def project(hm: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Apply a ``(3, 3)`` homography to ``(N, 2)`` points.
+
+    >>> project(np.eye(3), np.array([[1.0, 2.0]])).tolist()
+    [[1.0, 2.0]]
+    """
+    pts = np.asarray(points, np.float64).reshape(-1, 2)
+    ph = np.concatenate([pts, np.ones((len(pts), 1))], axis=1) @ np.asarray(hm, np.float64).T
+    w = ph[:, 2:3]
+    w = np.where(np.abs(w) < 1e-12, 1e-12, w)
+    return ph[:, :2] / w
+
+
+def template_polygon(hm: np.ndarray, template_hw: tuple[int, int]) -> np.ndarray:
+    """The template rectangle ``(h, w)`` warped by ``hm``: ``(4, 2)`` corners TL, TR, BR, BL."""
+    h, w = template_hw
+    return project(hm, rect_polygon(0, 0, w, h))
+
+
+def polygon_area(polygon: np.ndarray) -> float:
+    """Signed-free area of a simple polygon ``(N, 2)`` (shoelace)."""
+    p = np.asarray(polygon, np.float64)
+    x, y = p[:, 0], p[:, 1]
+    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2.0)
+
+
+def is_convex(polygon: np.ndarray) -> bool:
+    """Whether the ``(N, 2)`` polygon is convex and not self-intersecting (consistent turns)."""
+    p = np.asarray(polygon, np.float64)
+    if not np.isfinite(p).all():
+        return False
+    d = np.roll(p, -1, axis=0) - p
+    cross = d[:, 0] * np.roll(d[:, 1], -1) - d[:, 1] * np.roll(d[:, 0], -1)
+    return bool((cross > 0).all() or (cross < 0).all())
+
+
+def plausible_homography(hm: np.ndarray | None, template_hw: tuple[int, int],
+                         image_hw: tuple[int, int], min_scale: float = 0.1,
+                         max_scale: float = 10.0) -> bool:
+    """Reject degenerate homographies: non-finite, twisted or non-convex quads, absurd scale,
+    or a polygon entirely outside the image."""
+    if hm is None or not np.isfinite(hm).all():
+        return False
+    poly = template_polygon(hm, template_hw)
+    if not is_convex(poly):
+        return False
+    h, w = template_hw
+    ratio = polygon_area(poly) / max(1.0, float(h * w))
+    if not (min_scale ** 2 <= ratio <= max_scale ** 2):
+        return False
+    H, W = image_hw
+    x0, y0 = poly.min(axis=0)
+    x1, y1 = poly.max(axis=0)
+    return bool(x1 > 0 and y1 > 0 and x0 < W and y0 < H)
+
+
+def mask_from_polygon(polygon: np.ndarray, image_hw: tuple[int, int]) -> np.ndarray:
+    """Rasterise a polygon ``(N, 2)``: a pixel is inside when its centre is.
+
+    >>> int(mask_from_polygon(rect_polygon(2, 3, 5, 6), (20, 20)).sum())
+    30
+    """
+    H, W = int(image_hw[0]), int(image_hw[1])
+    mask = np.zeros((H, W), dtype=bool)
+    p = np.asarray(polygon, np.float64)
+    if p.size == 0 or not np.isfinite(p).all():
+        return mask
+    # Pixel centres sit at integer coordinates after shifting by -0.5.
+    p = np.clip(p - 0.5, -1e6, 1e6)
+    rr, cc = _draw_polygon(p[:, 1], p[:, 0], shape=(H, W))
+    mask[rr, cc] = True
+    return mask
+
+
+def box_from_polygon(polygon: np.ndarray, image_hw: tuple[int, int] | None = None
+                     ) -> tuple[int, int, int, int]:
+    """Integer ``(x, y, w, h)`` bounding box of a polygon, clipped to the image when given."""
+    p = np.asarray(polygon, np.float64)
+    x0, y0 = np.floor(p.min(axis=0) + 1e-6)
+    x1, y1 = np.ceil(p.max(axis=0) - 1e-6)
+    if image_hw is not None:
+        H, W = image_hw
+        x0, x1 = np.clip([x0, x1], 0, W)
+        y0, y1 = np.clip([y0, y1], 0, H)
+    return int(x0), int(y0), int(max(0, x1 - x0)), int(max(0, y1 - y0))
+
+
+def box_from_mask(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """``(x, y, w, h)`` of the True pixels of an ``(H, W)`` mask, or ``None`` when empty."""
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return None
+    return int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)
+
+
+def polygon_from_mask(mask: np.ndarray) -> np.ndarray | None:
+    """Minimum-area rectangle ``(4, 2)`` around the largest blob of a mask, ordered TL, TR, BR, BL
+    (by position), or ``None`` for an empty mask."""
+    m = np.asarray(mask, np.uint8)
+    contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return None
+    c = max(contours, key=cv2.contourArea)
+    rect = cv2.minAreaRect(c.astype(np.float32) + 0.5)
+    (cx, cy), (rw, rh), ang = rect
+    rect = ((cx, cy), (rw + 1.0, rh + 1.0), ang)  # contour runs through pixel centres
+    return order_corners(cv2.boxPoints(rect).astype(np.float64))
+
+
+def order_corners(points: np.ndarray) -> np.ndarray:
+    """Order four points ``(4, 2)`` as TL, TR, BR, BL (clockwise on screen, TL first)."""
+    p = np.asarray(points, np.float64).reshape(4, 2)
+    c = p.mean(axis=0)
+    ang = np.arctan2(p[:, 1] - c[1], p[:, 0] - c[0])
+    p = p[np.argsort(ang)]  # clockwise on screen (y down), starting from about -180°
+    start = int(np.argmin(p[:, 0] + p[:, 1]))
+    return np.roll(p, -start, axis=0)
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two ``(H, W)`` boolean masks; two empty masks give 1.0.
+
+    >>> import numpy as np
+    >>> a = np.zeros((4, 4), bool); a[:2] = True
+    >>> iou(a, a), iou(a, ~a)
+    (1.0, 0.0)
+    """
+    a = np.asarray(a, bool)
+    b = np.asarray(b, bool)
+    if a.shape != b.shape:
+        raise InputError(f"masks differ in shape: {a.shape} vs {b.shape}")
+    union = np.count_nonzero(a | b)
+    if union == 0:
+        return 1.0
+    return float(np.count_nonzero(a & b) / union)
+
+
+def box_iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """IoU of two ``(x, y, w, h)`` boxes."""
+    ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
+    iw = max(0.0, min(ax1, bx1) - max(a[0], b[0]))
+    ih = max(0.0, min(ay1, by1) - max(a[1], b[1]))
+    inter = iw * ih
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def polygon_iou(p: np.ndarray, q: np.ndarray) -> float:
+    """IoU of two convex polygons ``(N, 2)``; falls back to box IoU when either is not convex."""
+    p = np.asarray(p, np.float32)
+    q = np.asarray(q, np.float32)
+    if not (is_convex(p) and is_convex(q)):
+        return box_iou(box_from_polygon(p), box_from_polygon(q))
+    pa, qa = polygon_area(p), polygon_area(q)
+    if pa <= 0 or qa <= 0:
+        return 0.0
+    # OpenCV wants both polygons in the same orientation.
+    p = cv2.convexHull(p).reshape(-1, 2)
+    q = cv2.convexHull(q).reshape(-1, 2)
+    inter, _ = cv2.intersectConvexConvex(p, q)
+    inter = max(0.0, float(inter))
+    return inter / (pa + qa - inter)
+
+
+def nms(polygons: list[np.ndarray], scores: list[float], iou_threshold: float = 0.3) -> list[int]:
+    """Greedy non-maximum suppression over polygons ``(4, 2)``; returns kept indices, best first.
+
+    >>> nms([rect_polygon(0, 0, 10, 10), rect_polygon(1, 1, 10, 10), rect_polygon(50, 50, 5, 5)],
+    ...     [0.9, 0.8, 0.7])
+    [0, 2]
+    """
+    order = list(np.argsort(-np.asarray(scores, np.float64), kind="stable"))
+    keep: list[int] = []
+    for i in order:
+        if all(polygon_iou(polygons[i], polygons[k]) <= iou_threshold for k in keep):
+            keep.append(int(i))
+    return keep
+
+
+def random_homography(rng: np.random.Generator, template_hw: tuple[int, int],
+                      image_hw: tuple[int, int], scale: tuple[float, float] = (0.7, 1.4),
+                      rotation: float = 25.0, perspective: float = 0.0008,
+                      center: tuple[float, float] | None = None) -> np.ndarray:
+    """A random homography placing a ``(h, w)`` template inside an ``(H, W)`` image.
+
+    Scale and rotation (degrees, ±``rotation``) about the template centre, a perspective
+    term of magnitude up to ``perspective`` (in 1/pixels of the template), then a translation
+    that keeps the warped template inside the image when it fits (centred otherwise).
+    """
+    h, w = template_hw
+    H, W = image_hw
+    s = float(np.exp(rng.uniform(np.log(scale[0]), np.log(scale[1]))))
+    a = np.deg2rad(rng.uniform(-rotation, rotation))
+    c, si = np.cos(a), np.sin(a)
+    to_origin = np.array([[1, 0, -w / 2], [0, 1, -h / 2], [0, 0, 1]], float)
+    rs = np.array([[s * c, -s * si, 0], [s * si, s * c, 0], [0, 0, 1]], float)
+    pers = np.eye(3)
+    pers[2, :2] = rng.uniform(-perspective, perspective, 2)
+    hm = rs @ pers @ to_origin
+    poly = project(hm, rect_polygon(0, 0, w, h))
+    lo, hi = poly.min(axis=0), poly.max(axis=0)
+    if center is not None:
+        tx, ty = center
+    else:
+        span_x = (-lo[0], W - hi[0])
+        span_y = (-lo[1], H - hi[1])
+        tx = rng.uniform(*span_x) if span_x[0] <= span_x[1] else W / 2 - (lo[0] + hi[0]) / 2
+        ty = rng.uniform(*span_y) if span_y[0] <= span_y[1] else H / 2 - (lo[1] + hi[1]) / 2
+    return np.array([[1, 0, tx], [0, 1, ty], [0, 0, 1]], float) @ hm
+
+
+def warp_image(image: np.ndarray, hm: np.ndarray, out_hw: tuple[int, int],
+               border: int = cv2.BORDER_CONSTANT) -> np.ndarray:
+    """Warp an image with a homography in our convention into an ``(H, W)`` canvas."""
+    H, W = out_hw
+    return cv2.warpPerspective(image, to_cv_homography(hm), (int(W), int(H)),
+                               flags=cv2.INTER_LINEAR, borderMode=border)

@@ -1,0 +1,152 @@
+"""Reading and validating images: the one place where bad input is judged.
+
+Everything a matcher receives has passed through :func:`as_rgb`: an ``(H, W, 3)`` RGB
+``uint8`` array with finite, non-empty content. Paths (any format OpenCV reads), grayscale,
+RGBA, 16-bit and float images are converted; anything else raises :class:`InputError` with a
+one-line message.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Union
+
+import cv2
+import numpy as np
+
+from tmatch.errors import InputError
+
+ImageLike = Union[str, os.PathLike, np.ndarray]
+
+
+def read_image(source: ImageLike, what: str = "image") -> np.ndarray:
+    """Read a path or take an array, and return it as ``(H, W, 3)`` RGB uint8.
+
+    Args:
+        source: a file path, or an array ``(H, W)``, ``(H, W, 1|3|4)`` of any numeric dtype.
+        what: the word used in error messages ("template", "image"...).
+
+    Returns:
+        ``(H, W, 3)`` uint8 RGB array.
+
+    >>> import numpy as np
+    >>> read_image(np.zeros((2, 3), np.uint16)).shape
+    (2, 3, 3)
+    """
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.exists():
+            raise InputError(f"{what} file not found: {path}")
+        if path.is_dir():
+            raise InputError(f"{what} path is a folder, not an image file: {path}")
+        if path.stat().st_size == 0:
+            raise InputError(f"{what} file is empty: {path}")
+        data = np.fromfile(str(path), dtype=np.uint8)
+        arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        if arr is None:
+            raise InputError(f"cannot read {what} (not an image, or corrupt): {path}")
+        if arr.ndim == 3 and arr.shape[2] == 3:
+            arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+        elif arr.ndim == 3 and arr.shape[2] == 4:
+            arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA)
+        return as_rgb(arr, what=f"{what} {path.name}")
+    return as_rgb(source, what=what)
+
+
+def as_rgb(arr: np.ndarray, what: str = "image") -> np.ndarray:
+    """Convert an in-memory image to ``(H, W, 3)`` RGB uint8, or raise :class:`InputError`.
+
+    Grayscale is repeated to three channels, RGBA drops alpha, uint16 is scaled by 1/257,
+    floats in ``[0, 1]`` are scaled by 255 (others are clipped to ``[0, 255]``), bool becomes
+    0/255.
+    """
+    if not isinstance(arr, np.ndarray):
+        raise InputError(f"{what} must be a numpy array or a path, got {type(arr).__name__}")
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
+        raise InputError(f"{what} must have shape (H, W), (H, W, 3) or (H, W, 4), got {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise InputError(f"{what} is empty (shape {arr.shape})")
+    if arr.ndim == 3 and arr.shape[2] == 4:
+        arr = arr[:, :, :3]
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8) * 255
+    elif arr.dtype == np.uint8:
+        pass
+    elif arr.dtype == np.uint16:
+        arr = (arr.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
+    elif np.issubdtype(arr.dtype, np.floating):
+        if not np.isfinite(arr).all():
+            raise InputError(f"{what} contains NaN or infinite pixels")
+        scale = 255.0 if arr.max(initial=0) <= 1.0 else 1.0
+        arr = np.clip(arr.astype(np.float32) * scale + 0.5, 0, 255).astype(np.uint8)
+    elif np.issubdtype(arr.dtype, np.integer):
+        arr = np.clip(arr, 0, 255).astype(np.uint8)
+    else:
+        raise InputError(f"{what} has unsupported pixel type {arr.dtype}")
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(arr)
+
+
+def parse_roi(text: str) -> tuple[int, int, int, int]:
+    """Parse ``"x,y,w,h"`` into four ints; raise :class:`InputError` when malformed.
+
+    >>> parse_roi("10, 20, 30, 40")
+    (10, 20, 30, 40)
+    """
+    parts = [p.strip() for p in str(text).split(",")]
+    try:
+        if len(parts) != 4:
+            raise ValueError
+        x, y, w, h = (int(float(p)) for p in parts)
+    except ValueError:
+        raise InputError(f"ROI must be 'x,y,w,h' (four integers), got {text!r}") from None
+    return x, y, w, h
+
+
+def crop(image: np.ndarray, roi: tuple[int, int, int, int], what: str = "ROI") -> np.ndarray:
+    """Cut ``roi = (x, y, w, h)`` out of an ``(H, W, C)`` image, checking it is inside.
+
+    >>> import numpy as np
+    >>> crop(np.zeros((10, 10, 3), np.uint8), (2, 3, 4, 5)).shape
+    (5, 4, 3)
+    """
+    x, y, w, h = (int(v) for v in roi)
+    if w <= 0 or h <= 0:
+        raise InputError(f"{what} has zero area: {w}x{h} at ({x},{y})")
+    H, W = image.shape[:2]
+    if x < 0 or y < 0 or x + w > W or y + h > H:
+        raise InputError(f"{what} ({x},{y},{w},{h}) lies outside the {W}x{H} image")
+    return np.ascontiguousarray(image[y:y + h, x:x + w])
+
+
+def check_pair(template: np.ndarray, image: np.ndarray, min_size: int = 4) -> None:
+    """Raise :class:`InputError` unless the template fits inside the image and is not tiny.
+
+    Args:
+        template: ``(h, w, 3)`` uint8.
+        image: ``(H, W, 3)`` uint8.
+        min_size: smallest template side accepted.
+    """
+    th, tw = template.shape[:2]
+    ih, iw = image.shape[:2]
+    if th > ih or tw > iw:
+        raise InputError(f"template ({tw}x{th}) is larger than the image ({iw}x{ih})")
+    if min(th, tw) < min_size:
+        raise InputError(f"template is too small ({tw}x{th}); each side needs >= {min_size} px")
+
+
+def write_image(path: str | os.PathLike, rgb: np.ndarray) -> Path:
+    """Write an RGB uint8 image (format from the suffix); creates parent folders."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, buf = cv2.imencode(path.suffix or ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise InputError(f"cannot encode an image as {path.suffix!r}: {path}")
+    tmp = path.with_name(path.name + ".tmp")
+    buf.tofile(str(tmp))
+    os.replace(tmp, path)
+    return path

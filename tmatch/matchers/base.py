@@ -1,0 +1,161 @@
+"""The matcher interface: what every matcher shares, so each one implements only its core step.
+
+A subclass implements :meth:`Matcher.prepare` (the template's work, done once — features,
+pyramids, encodings) and :meth:`Matcher._match` (locate the prepared template in one image).
+It may override :meth:`Matcher._match_all` for several instances and
+:meth:`Matcher._match_batch` for batched inference. Input checks, conversion, timing and turning
+a homography, polygon or mask into a full :class:`~tmatch.match.Match` live here.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar, Iterable, Sequence
+
+import numpy as np
+
+from tmatch import geometry
+from tmatch.errors import InputError
+from tmatch.io import ImageLike, check_pair, read_image
+from tmatch.match import Match
+
+
+class Matcher:
+    """Base class. Subclasses set ``name`` and ``description`` and implement ``_match``.
+
+    Options are keyword arguments of the subclass ``__init__``; :meth:`options` reports them.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    #: whether ``match_all`` finds several instances (otherwise it returns at most one).
+    multi_instance: ClassVar[bool] = False
+
+    # ----------------------------------------------------------------- public API
+    def match(self, template: ImageLike, image: ImageLike) -> Match:
+        """Locate ``template`` ``(h, w, 3)`` in ``image`` ``(H, W, 3)`` (RGB uint8 or paths).
+
+        Returns:
+            a :class:`Match`; ``found=False`` with an empty mask when the template is absent.
+        """
+        t0 = time.perf_counter()
+        tpl, img = self._inputs(template, image)
+        prepared = self.prepare(tpl)
+        m = self._match(prepared, tpl, img)
+        return self._stamp(m, t0)
+
+    def match_many(self, template: ImageLike, images: Iterable[ImageLike]) -> list[Match]:
+        """Match one template against many images, doing the template's work once.
+
+        The ``ms`` of each result is its own share: the template's preparation is counted in
+        the first result only.
+        """
+        t0 = time.perf_counter()
+        tpl = read_image(template, "template")
+        prepared = self.prepare(tpl)
+        prep_ms = (time.perf_counter() - t0) * 1000.0
+        imgs = [read_image(im, "image") for im in images]
+        for im in imgs:
+            check_pair(tpl, im)
+        if not imgs:
+            return []
+        t1 = time.perf_counter()
+        out = self._match_batch(prepared, tpl, imgs)
+        per = (time.perf_counter() - t1) * 1000.0 / len(imgs)
+        for i, m in enumerate(out):
+            if m.ms <= 0:
+                m.ms = per
+            if i == 0:
+                m.ms += prep_ms
+            m.method = m.method or self.name
+        return out
+
+    def match_all(self, template: ImageLike, image: ImageLike, max_instances: int = 10,
+                  min_score: float | None = None) -> list[Match]:
+        """Every instance of the template in the image, best first, after NMS.
+
+        Args:
+            max_instances: upper bound on the number of results.
+            min_score: results scoring below it are dropped (matcher default when ``None``).
+        """
+        if max_instances < 1:
+            raise InputError(f"max_instances must be >= 1, got {max_instances}")
+        t0 = time.perf_counter()
+        tpl, img = self._inputs(template, image)
+        prepared = self.prepare(tpl)
+        found = self._match_all(prepared, tpl, img, int(max_instances), min_score)
+        found = [m for m in found if m.found][:max_instances]
+        ms = (time.perf_counter() - t0) * 1000.0
+        for m in found:
+            m.ms = ms
+            m.method = m.method or self.name
+        return found
+
+    def options(self) -> dict[str, Any]:
+        """The options this matcher was built with (JSON-ready)."""
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.options().items())
+        return f"{type(self).__name__}({opts})"
+
+    # ------------------------------------------------------------ subclass hooks
+    def prepare(self, template: np.ndarray) -> Any:
+        """The template's work, done once (features, encodings). Default: the array itself."""
+        return template
+
+    def _match(self, prepared: Any, template: np.ndarray, image: np.ndarray) -> Match:
+        raise NotImplementedError
+
+    def _match_batch(self, prepared: Any, template: np.ndarray,
+                     images: Sequence[np.ndarray]) -> list[Match]:
+        out = []
+        for im in images:
+            t0 = time.perf_counter()
+            out.append(self._stamp(self._match(prepared, template, im), t0))
+        return out
+
+    def _match_all(self, prepared: Any, template: np.ndarray, image: np.ndarray,
+                   max_instances: int, min_score: float | None) -> list[Match]:
+        m = self._match(prepared, template, image)
+        if min_score is not None and m.score < min_score:
+            return []
+        return [m] if m.found else []
+
+    # ------------------------------------------------------------------ helpers
+    def _inputs(self, template: ImageLike, image: ImageLike) -> tuple[np.ndarray, np.ndarray]:
+        tpl = read_image(template, "template")
+        img = read_image(image, "image")
+        check_pair(tpl, img)
+        return tpl, img
+
+    def _stamp(self, m: Match, t0: float) -> Match:
+        m.ms = (time.perf_counter() - t0) * 1000.0
+        m.method = m.method or self.name
+        return m
+
+    def _from_homography(self, hm: np.ndarray, template_hw: tuple[int, int],
+                         image_hw: tuple[int, int], score: float, **extra: Any) -> Match:
+        """A found :class:`Match` from a template-to-image homography (our convention)."""
+        poly = geometry.template_polygon(hm, template_hw)
+        return self._from_polygon(poly, image_hw, score, homography=hm, **extra)
+
+    def _from_polygon(self, polygon: np.ndarray, image_hw: tuple[int, int], score: float,
+                      homography: np.ndarray | None = None, **extra: Any) -> Match:
+        mask = geometry.mask_from_polygon(polygon, image_hw)
+        return Match(found=True, score=float(score), polygon=np.asarray(polygon, np.float64),
+                     box=geometry.box_from_polygon(polygon, image_hw), mask=mask,
+                     homography=homography, method=self.name, extra=dict(extra))
+
+    def _from_mask(self, mask: np.ndarray, score: float, polygon: np.ndarray | None = None,
+                   homography: np.ndarray | None = None, **extra: Any) -> Match:
+        """A :class:`Match` from a predicted mask; polygon from a min-area rectangle if not given.
+        An empty mask gives a 'not found' result."""
+        mask = np.asarray(mask, bool)
+        if not mask.any():
+            return Match.absent(mask.shape, score=score, method=self.name, **extra)
+        if polygon is None:
+            polygon = geometry.polygon_from_mask(mask)
+        box = geometry.box_from_mask(mask)
+        return Match(found=True, score=float(score), polygon=polygon, box=box, mask=mask,
+                     homography=homography, method=self.name, extra=dict(extra))

@@ -1,0 +1,117 @@
+"""Normalised cross-correlation (``cv2.matchTemplate``, TM_CCOEFF_NORMED).
+
+One scale by default; ``scales=(lo, hi)`` with ``steps`` searches a geometric range of template
+scales. Score: the correlation peak in ``[-1, 1]``; below ``threshold`` the match is reported
+absent.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from tmatch import geometry
+from tmatch.errors import InputError
+from tmatch.match import Match
+from tmatch.matchers.base import Matcher
+
+
+class NCCMatcher(Matcher):
+    """Template matching by normalised cross-correlation.
+
+    Args:
+        threshold: peak correlation under which ``found=False``.
+        scales: ``(lo, hi)`` template scale range; ``(1, 1)`` is single-scale.
+        steps: number of scales tried in ``scales`` (geometric spacing).
+        color: correlate the three RGB channels instead of grayscale.
+
+    >>> import numpy as np
+    >>> img = np.random.default_rng(0).integers(0, 255, (60, 80, 3), dtype=np.uint8)
+    >>> NCCMatcher().match(img[10:30, 20:50], img).box
+    (20, 10, 30, 20)
+    """
+
+    name = "ncc"
+    description = "normalised cross-correlation (cv2.matchTemplate), optional multi-scale"
+    multi_instance = True
+
+    def __init__(self, threshold: float = 0.5, scales: tuple[float, float] = (1.0, 1.0),
+                 steps: int = 1, color: bool = False):
+        lo, hi = (float(s) for s in scales)
+        if not (0 < lo <= hi):
+            raise InputError(f"scales must be 0 < lo <= hi, got {scales}")
+        if int(steps) < 1:
+            raise InputError(f"steps must be >= 1, got {steps}")
+        self.threshold = float(threshold)
+        self.scales = (lo, hi)
+        self.steps = int(steps) if hi > lo else 1
+        self.color = bool(color)
+
+    def _scale_list(self) -> list[float]:
+        lo, hi = self.scales
+        if self.steps == 1:
+            return [float(np.sqrt(lo * hi))] if hi > lo else [lo]
+        return [float(s) for s in np.geomspace(lo, hi, self.steps)]
+
+    def _prep(self, rgb: np.ndarray) -> np.ndarray:
+        return rgb if self.color else cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+
+    def prepare(self, template: np.ndarray) -> list[tuple[float, np.ndarray]]:
+        """Template resized to every scale: ``[(scale, (h', w'[, 3]) array)]``."""
+        t = self._prep(template)
+        h, w = t.shape[:2]
+        out = []
+        for s in self._scale_list():
+            sw, sh = max(1, round(w * s)), max(1, round(h * s))
+            interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+            out.append((s, t if (sw, sh) == (w, h) else cv2.resize(t, (sw, sh), interpolation=interp)))
+        return out
+
+    def _maps(self, prepared: list[tuple[float, np.ndarray]], image: np.ndarray):
+        img = self._prep(image)
+        H, W = img.shape[:2]
+        for s, t in prepared:
+            th, tw = t.shape[:2]
+            if th > H or tw > W or th < 2 or tw < 2:
+                continue
+            r = cv2.matchTemplate(img, t, cv2.TM_CCOEFF_NORMED)
+            # Flat template or flat image patches give NaN/inf: treat as no correlation.
+            r = np.nan_to_num(r, nan=-1.0, posinf=-1.0, neginf=-1.0)
+            yield s, (th, tw), r
+
+    def _match(self, prepared, template: np.ndarray, image: np.ndarray) -> Match:
+        best = None
+        for s, (th, tw), r in self._maps(prepared, image):
+            _, mx, _, loc = cv2.minMaxLoc(r)
+            if best is None or mx > best[0]:
+                best = (mx, s, loc, th, tw)
+        if best is None:
+            return Match.absent(image.shape[:2], method=self.name)
+        score, s, (x, y), th, tw = best
+        if score < self.threshold:
+            return Match.absent(image.shape[:2], score=score, method=self.name, scale=s)
+        poly = geometry.rect_polygon(x, y, tw, th)
+        hm = np.array([[tw / template.shape[1], 0, x], [0, th / template.shape[0], y], [0, 0, 1]])
+        return self._from_polygon(poly, image.shape[:2], score, homography=hm, scale=s)
+
+    def _match_all(self, prepared, template: np.ndarray, image: np.ndarray, max_instances: int,
+                   min_score: float | None) -> list[Match]:
+        thr = self.threshold if min_score is None else float(min_score)
+        cands: list[tuple[float, float, int, int, int, int]] = []
+        for s, (th, tw), r in self._maps(prepared, image):
+            r = r.copy()
+            for _ in range(max_instances * 4):
+                _, mx, _, (x, y) = cv2.minMaxLoc(r)
+                if mx < thr:
+                    break
+                cands.append((mx, s, x, y, th, tw))
+                # Suppress the neighbourhood of this peak (half the template each way).
+                r[max(0, y - th // 2):y + th // 2 + 1, max(0, x - tw // 2):x + tw // 2 + 1] = -1.0
+        polys = [geometry.rect_polygon(x, y, tw, th) for _, _, x, y, th, tw in cands]
+        keep = geometry.nms(polys, [c[0] for c in cands], iou_threshold=0.3)[:max_instances]
+        out = []
+        for i in keep:
+            mx, s, x, y, th, tw = cands[i]
+            hm = np.array([[tw / template.shape[1], 0, x], [0, th / template.shape[0], y], [0, 0, 1]])
+            out.append(self._from_polygon(polys[i], image.shape[:2], mx, homography=hm, scale=s))
+        return out
