@@ -114,10 +114,15 @@ def mask_from_polygon(polygon: np.ndarray, image_hw: tuple[int, int]) -> np.ndar
 
 def box_from_polygon(polygon: np.ndarray, image_hw: tuple[int, int] | None = None
                      ) -> tuple[int, int, int, int]:
-    """Integer ``(x, y, w, h)`` bounding box of a polygon, clipped to the image when given."""
+    """Integer ``(x, y, w, h)`` box of the pixels whose centres lie within the polygon's extent,
+    clipped to the image when given.
+
+    >>> box_from_polygon(rect_polygon(2, 3, 5, 6))
+    (2, 3, 5, 6)
+    """
     p = np.asarray(polygon, np.float64)
-    x0, y0 = np.floor(p.min(axis=0) + 1e-6)
-    x1, y1 = np.ceil(p.max(axis=0) - 1e-6)
+    x0, y0 = np.ceil(p.min(axis=0) - 0.5)
+    x1, y1 = np.floor(p.max(axis=0) - 0.5) + 1
     if image_hw is not None:
         H, W = image_hw
         x0, x1 = np.clip([x0, x1], 0, W)
