@@ -64,6 +64,12 @@ def polygon_area(polygon: np.ndarray) -> float:
     return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2.0)
 
 
+def _signed_area(polygon: np.ndarray) -> float:
+    p = np.asarray(polygon, np.float64)
+    x, y = p[:, 0], p[:, 1]
+    return float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2.0
+
+
 def is_convex(polygon: np.ndarray) -> bool:
     """Whether the ``(N, 2)`` polygon is convex and not self-intersecting (consistent turns)."""
     p = np.asarray(polygon, np.float64)
@@ -81,10 +87,14 @@ def plausible_homography(hm: np.ndarray | None, template_hw: tuple[int, int],
     or a polygon entirely outside the image."""
     if hm is None or not np.isfinite(hm).all():
         return False
-    poly = template_polygon(hm, template_hw)
-    if not is_convex(poly):
-        return False
     h, w = template_hw
+    corners = rect_polygon(0, 0, w, h)
+    depth = np.concatenate([corners, np.ones((4, 1))], axis=1) @ np.asarray(hm, np.float64)[2]
+    if (depth <= 1e-9).any():
+        return False  # a corner crosses the horizon: the quad folds over
+    poly = project(hm, corners)
+    if not is_convex(poly) or _signed_area(poly) <= 0:
+        return False  # twisted, or mirrored (a planar object seen from the front is never mirrored)
     ratio = polygon_area(poly) / max(1.0, float(h * w))
     if not (min_scale ** 2 <= ratio <= max_scale ** 2):
         return False

@@ -74,7 +74,9 @@ def to_text(mask: np.ndarray) -> str:
 def from_text(text: str) -> np.ndarray:
     """Inverse of :func:`to_text`."""
     try:
-        head, _, body = text.strip().partition(":")
+        head, sep, body = text.strip().partition(":")
+        if not sep:
+            raise ValueError
         h, w = (int(v) for v in head.split(","))
         nums = np.array(body.split(), dtype=np.int64)
     except ValueError:

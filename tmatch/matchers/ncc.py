@@ -24,6 +24,8 @@ class NCCMatcher(Matcher):
         scales: ``(lo, hi)`` template scale range; ``(1, 1)`` is single-scale.
         steps: number of scales tried in ``scales`` (geometric spacing).
         color: correlate the three RGB channels instead of grayscale.
+        relative_peak: in ``match_all`` without ``min_score``, instances must score at least
+            this fraction of the best peak (and at least ``threshold``).
 
     >>> import numpy as np
     >>> img = np.random.default_rng(0).integers(0, 255, (60, 80, 3), dtype=np.uint8)
@@ -36,7 +38,7 @@ class NCCMatcher(Matcher):
     multi_instance = True
 
     def __init__(self, threshold: float = 0.5, scales: tuple[float, float] = (1.0, 1.0),
-                 steps: int = 1, color: bool = False):
+                 steps: int = 1, color: bool = False, relative_peak: float = 0.8):
         lo, hi = (float(s) for s in scales)
         if not (0 < lo <= hi):
             raise InputError(f"scales must be 0 < lo <= hi, got {scales}")
@@ -46,6 +48,7 @@ class NCCMatcher(Matcher):
         self.scales = (lo, hi)
         self.steps = int(steps) if hi > lo else 1
         self.color = bool(color)
+        self.relative_peak = float(relative_peak)
 
     def _scale_list(self) -> list[float]:
         lo, hi = self.scales
@@ -74,6 +77,8 @@ class NCCMatcher(Matcher):
             th, tw = t.shape[:2]
             if th > H or tw > W or th < 2 or tw < 2:
                 continue
+            if float(t.std()) < 1e-3:
+                continue  # a flat template correlates with nothing (NCC is undefined)
             r = cv2.matchTemplate(img, t, cv2.TM_CCOEFF_NORMED)
             # Flat template or flat image patches give NaN/inf: treat as no correlation.
             r = np.nan_to_num(r, nan=-1.0, posinf=-1.0, neginf=-1.0)
@@ -96,9 +101,15 @@ class NCCMatcher(Matcher):
 
     def _match_all(self, prepared, template: np.ndarray, image: np.ndarray, max_instances: int,
                    min_score: float | None) -> list[Match]:
-        thr = self.threshold if min_score is None else float(min_score)
+        maps = list(self._maps(prepared, image))
+        if min_score is not None:
+            thr = float(min_score)
+        else:
+            # Relative default: other peaks must come close to the best one.
+            best = max((float(r.max()) for _, _, r in maps), default=-1.0)
+            thr = max(self.threshold, self.relative_peak * best)
         cands: list[tuple[float, float, int, int, int, int]] = []
-        for s, (th, tw), r in self._maps(prepared, image):
+        for s, (th, tw), r in maps:
             r = r.copy()
             for _ in range(max_instances * 4):
                 _, mx, _, (x, y) = cv2.minMaxLoc(r)

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from tmatch import rle
+
+
+def test_match_writes_overlay_and_json(run, photo, tmp_path):
+    out, js = tmp_path / "ov.png", tmp_path / "r.json"
+    res = run("match", photo, photo, "--roi", "150,100,150,120", "--method", "sift", "--out", out, "--json", js)
+    assert res.exit_code == 0, res.output
+    assert "found=True" in res.output and "box=150,100,150,120" in res.output
+    d = json.loads(js.read_text())
+    assert d["found"] and d["box"] == [150, 100, 150, 120]
+    assert rle.decode(d["mask"]).sum() == 150 * 120
+    ov = cv2.imread(str(out))
+    assert ov is not None and ov.shape[:2] == (512, 512)
+
+
+def test_match_template_file(run, photo, tmp_path, astronaut):
+    tpl = tmp_path / "t.jpg"
+    cv2.imwrite(str(tpl), cv2.cvtColor(astronaut[100:220, 150:300], cv2.COLOR_RGB2BGR))
+    res = run("match", tpl, photo, "--method", "ncc")
+    assert res.exit_code == 0 and "found=True" in res.output
+
+
+def test_match_all_lists_instances(run, tmp_path, chelsea, astronaut):
+    from tests.matchers.base import place
+
+    tpl = cv2.resize(astronaut[30:230, 150:350], (140, 140), interpolation=cv2.INTER_AREA)
+    scene = cv2.resize(chelsea, (640, 480))
+    for c in [(110, 100), (480, 120), (300, 380)]:
+        scene = place(tpl, scene, *c)[0]
+    tp, sp, js = tmp_path / "t.png", tmp_path / "s.png", tmp_path / "all.json"
+    cv2.imwrite(str(tp), cv2.cvtColor(tpl, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(sp), cv2.cvtColor(scene, cv2.COLOR_RGB2BGR))
+    res = run("match", tp, sp, "--method", "ncc", "--all", "--json", js)
+    assert res.exit_code == 0 and "3 instance(s)" in res.output
+    assert len(json.loads(js.read_text())) == 3
+
+
+def test_methods_lists_every_name(run):
+    res = run("methods")
+    assert res.exit_code == 0
+    for name in ("ncc", "sift", "orb", "akaze", "dual-unet", "neural", "hybrid"):
+        assert name in res.output
+
+
+@pytest.mark.parametrize("case", ["missing", "corrupt", "empty", "larger", "zero_roi", "bad_roi",
+                                  "unknown_method", "nan"])
+def test_bad_input_exit_2_one_line(case, run, photo, tmp_path, astronaut):
+    args = ["match", photo, photo]
+    if case == "missing":
+        args = ["match", tmp_path / "nope.png", photo]
+    elif case == "corrupt":
+        bad = tmp_path / "bad.jpg"
+        bad.write_bytes(b"\xff\xd8\xff garbage")
+        args = ["match", bad, photo]
+    elif case == "empty":
+        e = tmp_path / "e.png"
+        e.write_bytes(b"")
+        args = ["match", e, photo]
+    elif case == "larger":
+        small = tmp_path / "small.png"
+        cv2.imwrite(str(small), astronaut[:50, :50])
+        args = ["match", photo, small]
+    elif case == "zero_roi":
+        args += ["--roi", "10,10,0,5"]
+    elif case == "bad_roi":
+        args += ["--roi", "10,10"]
+    elif case == "unknown_method":
+        args += ["--method", "magic"]
+    elif case == "nan":
+        f = tmp_path / "nan.tiff"
+        a = np.zeros((40, 40), np.float32)
+        a[3, 3] = np.nan
+        cv2.imwrite(str(f), a)
+        args = ["match", f, photo]
+    res = run(*args)
+    assert res.exit_code == 2, res.output
+
+
+def test_script_prints_one_line_error_without_traceback(tmp_path, photo):
+    p = subprocess.run([sys.executable, "-m", "tmatch", "match", str(tmp_path / "nope.png"), str(photo)],
+                       capture_output=True, text=True)
+    assert p.returncode == 2
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "not found" in lines[0]
+    assert "Traceback" not in p.stderr

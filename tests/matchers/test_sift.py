@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+import tmatch
+from tests.matchers.base import MatcherContract
+
+
+class TestSIFT(MatcherContract):
+    name = "sift"
+    corner_tolerance = 3.0
+    placement = (0.8, 20.0)
+
+
+def test_sift_defaults_are_the_original_pipeline():
+    m = tmatch.load_matcher("sift")
+    assert (m.ratio, m.min_matches, m.ransac_threshold, m.trees, m.checks) == (0.75, 4, 5.0, 5, 50)
+    assert not m.check_geometry
+
+
+def test_sift_options_override_defaults():
+    m = tmatch.load_matcher("sift", ratio=0.6, ransac_threshold=3.0)
+    assert m.ratio == 0.6 and m.ransac_threshold == 3.0
