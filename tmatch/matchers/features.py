@@ -68,8 +68,10 @@ class FeatureMatcher(Matcher):
         return cv2.BFMatcher(cv2.NORM_HAMMING if self.binary else cv2.NORM_L2)
 
     # --- shared steps
-    def _features(self, rgb: np.ndarray) -> _Features:
-        kps, des = self._detector().detectAndCompute(_gray(rgb), None)
+    def _features(self, rgb: np.ndarray, region: np.ndarray | None = None) -> _Features:
+        """Keypoints of an RGB image; ``region`` ``(H, W)`` bool limits where they are detected."""
+        mask = None if region is None else region.astype(np.uint8) * 255
+        kps, des = self._detector().detectAndCompute(_gray(rgb), mask)
         pts = np.array([k.pt for k in kps], np.float64).reshape(-1, 2)
         return _Features(pts, des)
 
@@ -111,7 +113,12 @@ class FeatureMatcher(Matcher):
         return self._from_homography(hm, template_hw, image_hw, _score(n_in), **extra)
 
     def _match(self, prepared: _Features, template: np.ndarray, image: np.ndarray) -> Match:
-        feats = self._features(image)
+        return self.match_in_region(prepared, template, image, None)
+
+    def match_in_region(self, prepared: _Features, template: np.ndarray, image: np.ndarray,
+                        region: np.ndarray | None) -> Match:
+        """Match with image keypoints restricted to ``region`` ``(H, W)`` bool (all when None)."""
+        feats = self._features(image, region)
         good = self._good_matches(prepared, feats)
         src = np.array([prepared.points[q] for q, _ in good], np.float64).reshape(-1, 2)
         dst = np.array([feats.points[t] for _, t in good], np.float64).reshape(-1, 2)
