@@ -42,7 +42,7 @@ def overlay(image: np.ndarray, match: Match | Sequence[Match], color: tuple[int,
             x, y = np.asarray(m.polygon).min(axis=0)
             text(out, f"{m.score:.2f}", (int(x), int(y) - 4), color)
     if not any(m.found for m in matches):
-        text(out, "not found", (6, 18), RED)
+        text(out, "not found", (6, 40), RED)
     if label:
         text(out, label, (6, out.shape[0] - 8), WHITE)
     if fps is not None:
