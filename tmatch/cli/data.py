@@ -1,7 +1,122 @@
-"""`tmatch data` (being written)."""
+"""``tmatch data``: the embedded sample set, dataset statistics and pictures of pairs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from tmatch.cli._options import Seed
+
+data_app = typer.Typer(
+    help="Datasets for training and benchmarks: the offline sample set, stats, pictures of pairs.\n\n"
+         "Examples:\n\n"
+         "  tmatch data samples ./samples          # COCO folder from scikit-image photos\n\n"
+         "  tmatch data stats ./coco/val2017 --annotations ./coco/annotations/instances_val2017.json\n\n"
+         "  tmatch data show --protocol warp --count 6 --out pairs.png",
+    no_args_is_help=True,
+)
+
+Source = Annotated[Path | None, typer.Argument(
+    help="COCO folder or instances .json, a folder of photos, or (with --kind cutouts) RGBA PNGs. "
+         "Default: the embedded sample set.")]
+Annotations = Annotated[Path | None, typer.Option(
+    "--annotations", "-a", help="COCO instances file (SOURCE is then the image folder).")]
+Kind = Annotated[str, typer.Option("--kind", help="auto, coco, folder, cutouts or samples.")]
+Target = Annotated[str, typer.Option("--target", help="COCO target: box or mask (segmentation).")]
+MaxSide = Annotated[int, typer.Option("--max-side", help="Downscale photos to this longest side.", min=64)]
+
+
+def samples_cmd(
+    out_dir: Annotated[Path, typer.Argument(help="Folder to write (images/ and instances.json).")],
+) -> None:
+    """Write the embedded sample set (scikit-image photos, hand-drawn boxes and polygons) as a
+    COCO folder. No download.
+
+    Examples:
+
+      tmatch data samples ./samples
+
+      tmatch data stats ./samples
+    """
+    import json
+
+    from tmatch.data import write_samples
+
+    out = write_samples(out_dir)
+    coco = json.loads((out / "instances.json").read_text())
+    typer.echo(f"wrote {len(coco['images'])} photos, {len(coco['annotations'])} annotations, "
+               f"{len(coco['categories'])} categories to {out}")
+
+
+def stats_cmd(
+    source: Source = None,
+    annotations: Annotations = None,
+    kind: Kind = "auto",
+    target: Target = "box",
+    max_side: MaxSide = 640,
+    train_size: Annotated[float, typer.Option(help="Share of photos in the train split.", min=0.0, max=1.0)] = 0.9,
+    seed: Seed = 0,
+) -> None:
+    """Count pairs, photos and labels of a dataset, what was skipped, and the split sizes.
+
+    Examples:
+
+      tmatch data stats
+
+      tmatch data stats ./val2017 --annotations instances_val2017.json --target mask
+    """
+    from collections import Counter
+
+    from tmatch.data import open_source, split
+
+    src = open_source(source, annotations=annotations, kind=kind, target=target, max_side=max_side)
+    keys = src.image_keys()
+    typer.echo(f"{src.name}: {len(src)} pairs from {len(set(keys))} photos")
+    labels = Counter(getattr(r, "label", "") for r in getattr(src, "records", []))
+    if labels:
+        top = ", ".join(f"{k or '?'} {n}" for k, n in labels.most_common(12))
+        typer.echo(f"labels ({len(labels)}): {top}")
+    tr, va = split(src, train_size=train_size, seed=seed)
+    typer.echo(f"split (train_size={train_size}, seed={seed}): {len(tr)} train / {len(va)} valid pairs")
+    typer.echo(src.skipped.summary() or "skipped: nothing")
+
+
+def show_cmd(
+    source: Source = None,
+    annotations: Annotations = None,
+    kind: Kind = "auto",
+    target: Target = "box",
+    protocol: Annotated[str, typer.Option("--protocol", "-p",
+                                          help="seed, homography, photometric, warp, negatives; join with +.")] = "warp",
+    index: Annotated[int, typer.Option(help="First pair index.", min=0)] = 0,
+    count: Annotated[int, typer.Option(help="Number of pairs drawn.", min=1, max=64)] = 4,
+    seed: Seed = 0,
+    out: Annotated[Path, typer.Option("--out", "-o", help="PNG/JPG to write.")] = Path("pairs.png"),
+) -> None:
+    """Draw pairs (template | image with the true mask and polygon) to an image file.
+
+    Examples:
+
+      tmatch data show --protocol warp --count 6 --out warp.png
+
+      tmatch data show ./photos --protocol homography+photometric --index 10
+    """
+    from tmatch import io
+    from tmatch.data import make_pair, open_source
+    from tmatch.data.show import pairs_sheet
+
+    src = open_source(source, annotations=annotations, kind=kind, target=target)
+    n = len(src)
+    pairs = [make_pair(src, (index + k) % n, protocol, seed=seed) for k in range(min(count, n))]
+    io.write_image(out, pairs_sheet(pairs))
+    typer.echo(f"wrote {len(pairs)} {pairs[0].meta.protocol} pairs to {out}")
+
 
 def register(app: typer.Typer) -> None:
-    """Add the verb to the app (nothing yet)."""
+    """Add ``tmatch data samples | stats | show``."""
+    data_app.command("samples")(samples_cmd)
+    data_app.command("stats")(stats_cmd)
+    data_app.command("show")(show_cmd)
+    app.add_typer(data_app, name="data")
