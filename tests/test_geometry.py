@@ -81,3 +81,19 @@ def test_random_homography_stays_inside_image():
         hm = g.random_homography(rng, (80, 100), (480, 640))
         poly = g.template_polygon(hm, (80, 100))
         assert (poly >= -1e-6).all() and (poly[:, 0] <= 640 + 1e-6).all() and (poly[:, 1] <= 480 + 1e-6).all()
+
+
+def test_fast_convex_rasteriser_equals_scanline_fill():
+    from skimage.draw import polygon as scanline
+
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        hm = g.random_homography(rng, (int(rng.integers(20, 200)), int(rng.integers(20, 200))), (480, 640),
+                                 rotation=45, perspective=0.002)
+        poly = g.template_polygon(hm, (100, 120))
+        ref = np.zeros((480, 640), bool)
+        rr, cc = scanline(poly[:, 1] - 0.5, poly[:, 0] - 0.5, (480, 640))
+        ref[rr, cc] = True
+        assert np.array_equal(g.mask_from_polygon(poly, (480, 640)), ref)
+    bow_tie = np.array([[0, 0], [40, 40], [40, 0], [0, 40]], float)  # not convex: scanline path
+    assert g.mask_from_polygon(bow_tie, (60, 60)).sum() > 0

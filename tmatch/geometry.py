@@ -107,13 +107,30 @@ def plausible_homography(hm: np.ndarray | None, template_hw: tuple[int, int],
 def mask_from_polygon(polygon: np.ndarray, image_hw: tuple[int, int]) -> np.ndarray:
     """Rasterise a polygon ``(N, 2)``: a pixel is inside when its centre is.
 
+    Convex polygons (every template footprint) take a fast path of half-plane tests over the
+    polygon's box; others go through scikit-image's scanline fill.
+
     >>> int(mask_from_polygon(rect_polygon(2, 3, 5, 6), (20, 20)).sum())
     30
     """
     H, W = int(image_hw[0]), int(image_hw[1])
     mask = np.zeros((H, W), dtype=bool)
-    p = np.asarray(polygon, np.float64)
-    if p.size == 0 or not np.isfinite(p).all():
+    p = np.asarray(polygon, np.float64).reshape(-1, 2)
+    if len(p) < 3 or not np.isfinite(p).all():
+        return mask
+    if is_convex(p):
+        x0, y0 = np.clip(np.floor(p.min(axis=0)).astype(int), 0, [W, H])
+        x1, y1 = np.clip(np.ceil(p.max(axis=0)).astype(int), 0, [W, H])
+        if x1 <= x0 or y1 <= y0:
+            return mask
+        px = np.arange(x0, x1, dtype=np.float64)[None, :] + 0.5
+        py = np.arange(y0, y1, dtype=np.float64)[:, None] + 0.5
+        sign = 1.0 if _signed_area(p) > 0 else -1.0
+        inside = np.ones((y1 - y0, x1 - x0), bool)
+        for k in range(len(p)):
+            (ax, ay), (bx, by) = p[k], p[(k + 1) % len(p)]
+            inside &= sign * ((bx - ax) * (py - ay) - (by - ay) * (px - ax)) >= 0
+        mask[y0:y1, x0:x1] = inside
         return mask
     # Pixel centres sit at integer coordinates after shifting by -0.5.
     p = np.clip(p - 0.5, -1e6, 1e6)

@@ -270,14 +270,3 @@ def test_feature_split_keeps_photos_on_their_side_when_data_grows(samples):
     assert len(moved) <= 2
 
 
-def test_feature_fast_convex_mask_equals_geometry_mask_from_polygon():
-    from tmatch.data.protocols import convex_mask, sample_placement
-
-    rng = np.random.default_rng(0)
-    for _ in range(60):
-        h, w = (int(v) for v in rng.integers(32, 300, 2))
-        hm = sample_placement(rng, (h, w), (480, 640), (0.5, 2.0), 45.0, 0.3)
-        poly = geometry.template_polygon(hm, (h, w))
-        assert np.array_equal(convex_mask(poly, (480, 640)), geometry.mask_from_polygon(poly, (480, 640)))
-    bowtie = np.array([[0, 0], [50, 50], [50, 0], [0, 50]], float)  # not convex: falls back
-    assert np.array_equal(convex_mask(bowtie, (60, 60)), geometry.mask_from_polygon(bowtie, (60, 60)))
