@@ -1,0 +1,65 @@
+"""The benchmark harness: run matchers on pair sources, store every record and mask, report.
+
+Compute (:mod:`~tmatch.bench.run`) apart from storage (:mod:`~tmatch.bench.store`) and from
+tables and pictures (:mod:`~tmatch.bench.report`), which are drawn from stored records only.
+
+>>> from tmatch.bench import run_bench, load_table          # doctest: +SKIP
+>>> run_bench("runs/demo", ["sift", "ncc"], protocols=["seed", "warp", "negatives"])  # doctest: +SKIP
+>>> load_table("runs/demo").groupby("method")["iou"].mean()  # doctest: +SKIP
+"""
+
+from tmatch.bench.merge import merge_runs
+from tmatch.bench.report import (
+    Comparison,
+    ProtocolRow,
+    ShownCase,
+    compare_methods,
+    describe_table,
+    load_records,
+    load_table,
+    protocol_table,
+    show_case,
+    write_report,
+    write_tables,
+    write_text_masks,
+)
+from tmatch.bench.run import (
+    PROTOCOLS,
+    BenchResult,
+    CaseKey,
+    CaseRecord,
+    DataSpec,
+    MethodInfo,
+    case_keys,
+    evaluate_unit,
+    parse_shard,
+    run_bench,
+)
+from tmatch.bench.store import RunStore
+
+__all__ = [
+    "PROTOCOLS",
+    "BenchResult",
+    "CaseKey",
+    "CaseRecord",
+    "Comparison",
+    "DataSpec",
+    "MethodInfo",
+    "ProtocolRow",
+    "RunStore",
+    "ShownCase",
+    "case_keys",
+    "compare_methods",
+    "describe_table",
+    "evaluate_unit",
+    "load_records",
+    "load_table",
+    "merge_runs",
+    "parse_shard",
+    "protocol_table",
+    "run_bench",
+    "show_case",
+    "write_report",
+    "write_tables",
+    "write_text_masks",
+]
