@@ -270,3 +270,13 @@ def test_feature_split_keeps_photos_on_their_side_when_data_grows(samples):
     assert len(moved) <= 2
 
 
+
+
+def test_negative_templates_always_fit_the_image():
+    from tmatch.data import make_pair, open_source
+
+    src = open_source(None)
+    for i in range(len(src)):
+        p = make_pair(src, i, "negatives", seed=0)
+        assert not p.present and not p.mask.any()
+        assert p.template.shape[0] <= p.image.shape[0] and p.template.shape[1] <= p.image.shape[1]

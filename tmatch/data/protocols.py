@@ -322,9 +322,21 @@ class Negatives:
             other = int(others[int(rng.integers(len(others)))])
         donor = src.base(other)
         H, W = pair.image.shape[:2]
+        template = donor.template
+        th, tw = template.shape[:2]
+        if th > 0.9 * H or tw > 0.9 * W:
+            # A template from a bigger photo may not fit this one: shrink it to fit (a matcher
+            # must say "absent", not reject the pair as malformed).
+            f = 0.9 * min(H / th, W / tw)
+            template = cv2.resize(template, (max(1, round(tw * f)), max(1, round(th * f))),
+                                  interpolation=cv2.INTER_AREA)
         meta = replace(pair.meta, ann_id=donor.meta.ann_id, label=donor.meta.label,
                        box=donor.meta.box)
-        return pair.copy(template=donor.template, template_mask=donor.template_mask,
+        tmask = donor.template_mask
+        if tmask is not None and tmask.shape != template.shape[:2]:
+            tmask = cv2.resize(tmask.astype(np.uint8), template.shape[1::-1],
+                               interpolation=cv2.INTER_NEAREST).astype(bool)
+        return pair.copy(template=template, template_mask=tmask,
                          mask=np.zeros((H, W), bool), polygon=None, present=False,
                          homography=None, meta=meta)
 
