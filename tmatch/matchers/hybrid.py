@@ -58,6 +58,11 @@ class HybridMatcher(Matcher):
             raise InputError(f"refiner must be a feature matcher (sift, akaze, orb), got {refiner!r}")
         self._refiner: FeatureMatcher = ref
 
+    @property
+    def device(self) -> str:
+        """Where the locator runs (``cpu`` for classical locators)."""
+        return str(getattr(self._locator, "device", "cpu"))
+
     def prepare(self, template: np.ndarray) -> tuple[Any, Any]:
         return self._locator.prepare(template), self._refiner.prepare(template)
 
