@@ -580,7 +580,7 @@ class VideoTracker:
 
     def _match(self, image: np.ndarray) -> Match:
         # The matcher's per-image hook with the prepared template (what match_many does).
-        return self.matcher._match_batch(self.prepared, self.template, [image])[0]
+        return self.matcher.match_prepared(self.prepared, self.template, image)
 
     def _window(self, image_hw: tuple[int, int]) -> tuple[int, int, int, int] | None:
         """The search window; its size is kept while the object's size barely changes, so that

@@ -46,7 +46,9 @@ def overlay(image: np.ndarray, match: Match | Sequence[Match], color: tuple[int,
     if label:
         text(out, label, (6, out.shape[0] - 8), WHITE)
     if fps is not None:
-        text(out, f"{fps:.1f} FPS", (max(6, out.shape[1] - 90), 18), WHITE)
+        label_fps = f"{fps:.1f} FPS"
+        (tw, _), _ = cv2.getTextSize(label_fps, cv2.FONT_HERSHEY_SIMPLEX, _scale(out), 3)
+        text(out, label_fps, (max(6, out.shape[1] - tw - 8), 18), WHITE)
     return out
 
 
@@ -60,10 +62,14 @@ def _poly(img: np.ndarray, polygon: np.ndarray, color, thickness: int) -> None:
 
 def text(img: np.ndarray, s: str, org: tuple[int, int], color=WHITE, scale: float | None = None) -> None:
     """Write ``s`` at ``org`` with a dark outline so it reads on any background."""
-    scale = scale or max(0.4, min(img.shape[:2]) / 700)
+    scale = scale or _scale(img)
     x, y = int(org[0]), int(max(12, org[1]))
     cv2.putText(img, s, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
     cv2.putText(img, s, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, color, 1, cv2.LINE_AA)
+
+
+def _scale(img: np.ndarray) -> float:
+    return max(0.4, min(img.shape[:2]) / 700)
 
 
 def fit(img: np.ndarray, height: int) -> np.ndarray:

@@ -70,6 +70,18 @@ class Matcher:
             m.method = m.method or self.name
         return out
 
+    def match_prepared(self, prepared: Any, template: np.ndarray, image: ImageLike) -> Match:
+        """Match with a template already prepared by :meth:`prepare` (video loops, servers).
+
+        Args:
+            prepared: what ``self.prepare(template)`` returned.
+            template: the same ``(h, w, 3)`` RGB uint8 template.
+            image: ``(H, W, 3)`` search image (array or path).
+        """
+        img = read_image(image, "image")
+        check_pair(template, img)
+        return self._match_batch(prepared, template, [img])[0]
+
     def match_all(self, template: ImageLike, image: ImageLike, max_instances: int = 10,
                   min_score: float | None = None) -> list[Match]:
         """Every instance of the template in the image, best first, after NMS.
