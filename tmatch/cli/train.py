@@ -1,7 +1,105 @@
-"""`tmatch train` (being written)."""
+"""``tmatch train [PRESET|CONFIG.yaml]``: train a network, on one CPU or many GPUs (torchrun)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
+from tmatch.errors import TmatchError
+
+
+def train_cmd(
+    config: Annotated[Optional[str], typer.Argument(
+        help="A preset (seed, smoke, neural) or a YAML config file; omit with --resume.",
+        show_default=False)] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Number of epochs.", min=1)] = None,
+    batch_size: Annotated[Optional[int], typer.Option(
+        help="Pairs per step on each process.", min=1)] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Base learning rate.", min=0.0)] = None,
+    data: Annotated[Optional[list[str]], typer.Option(
+        "--data", help="Training source, repeatable (mixed equally): 'samples', a COCO or photo "
+        "folder, or KIND:PATH with KIND coco|folder|cutouts (e.g. cutouts:stamps/). Weights "
+        "and options: in the YAML file.")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="Run folder (default runs/NAME).")] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue the run in --out from its last complete epoch.")] = False,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Start afresh in a folder that already holds a run.")] = False,
+    device: Annotated[Optional[str], typer.Option(
+        help="auto, cpu, cuda or cuda:N (under torchrun each process takes GPU LOCAL_RANK).")] = None,
+    workers: Annotated[Optional[int], typer.Option(
+        help="DataLoader worker processes per training process.", min=0)] = None,
+    threads: Annotated[Optional[int], typer.Option(
+        help="CPU threads per training process (1 on a busy shared CPU).", min=1)] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of initialisation and pairs.")] = None,
+    train_pairs: Annotated[Optional[int], typer.Option(
+        help="Training pairs per epoch.", min=1)] = None,
+    valid_pairs: Annotated[Optional[int], typer.Option(
+        help="Validation pairs (0: no validation).", min=0)] = None,
+    input_size: Annotated[Optional[int], typer.Option(
+        help="Network input side S (multiple of 32).", min=32)] = None,
+    amp: Annotated[Optional[bool], typer.Option(
+        "--amp/--no-amp", help="Mixed precision on CUDA.", show_default=False)] = None,
+    progress: Annotated[Optional[bool], typer.Option(
+        "--progress/--no-progress", help="Progress bar.", show_default=False)] = None,
+    show_config: Annotated[bool, typer.Option(
+        "--show-config", help="Print the resolved config as YAML and exit.")] = False,
+) -> None:
+    """Train the dual-unet or neural network; logs, curves, predictions and checkpoints go to
+    the run folder (last.safetensors, best.safetensors, logs.json, tb/, loss_iou.png).
+
+    Examples:
+
+      tmatch train smoke --out runs/smoke                      # seconds on a CPU
+
+      tmatch train neural --data cutouts:stamps/ --data photos/ --epochs 30 --out runs/n1
+
+      tmatch train seed --device cuda --workers 8              # the original recipe
+
+      tmatch train my.yaml --out runs/n1 --resume --epochs 60  # continue, longer
+
+      torchrun --nproc_per_node 4 -m tmatch train neural --out runs/ddp   # 4 GPUs
+    """
+    from tmatch.train.config import apply_overrides, load_config
+    from tmatch.train.loop import CONFIG
+
+    if resume:
+        if out is None:
+            raise TmatchError("--resume needs --out, the run folder to continue")
+        saved = out / CONFIG
+        if not saved.is_file():
+            raise TmatchError(f"nothing to resume in {out} (no {CONFIG})")
+        if config is not None:
+            typer.echo(f"note: resuming with the run's own {saved}; '{config}' is ignored", err=True)
+        cfg = load_config(saved)
+    else:
+        if config is None:
+            raise TmatchError("give a preset (seed, smoke, neural) or a YAML config file, "
+                              "e.g. `tmatch train smoke`")
+        cfg = load_config(config)
+    cfg = apply_overrides(cfg, epochs=epochs, batch_size=batch_size, lr=lr, data=data, out=out,
+                          device=device, workers=workers, seed=seed, train_pairs=train_pairs,
+                          valid_pairs=valid_pairs, amp=amp, progress=progress,
+                          input_size=input_size, threads=threads)
+    if show_config:
+        typer.echo(cfg.to_yaml().rstrip())
+        return
+
+    from tmatch.train.distributed import env_ranks
+    from tmatch.train.loop import train
+
+    rank = env_ranks()[0]
+    if rank == 0:
+        typer.echo(f"training {cfg.model.arch} ({cfg.name}) -> {cfg.out_dir}")
+    result = train(cfg, resume=resume, overwrite=overwrite, echo=typer.echo)
+    if rank == 0 and result.best_epoch is not None:
+        typer.echo(f"best epoch {result.best_epoch + 1} ({cfg.monitor} {result.best_score:.4f}): "
+                   f"{result.best}")
+
 
 def register(app: typer.Typer) -> None:
-    """Add the verb to the app (nothing yet)."""
+    """Add ``tmatch train`` to the app."""
+    app.command("train")(train_cmd)
