@@ -114,3 +114,32 @@ def test_bad_arguments(samples):
         PairDataset([samples], NEURAL, length=2, indices=[[]])
     with pytest.raises(ValueError):
         PairDataset([samples], NEURAL, length=2, wrong_query_rate=1.5)
+
+
+def test_footprint_target_is_the_warped_template_rectangle():
+    """Cut-outs carry object silhouettes; the footprint target is their template's quad."""
+    import numpy as np
+    from skimage import data as skdata
+
+    from tmatch.data.cutouts import CutoutSource
+    from tmatch.data.torch_dataset import PairDataset
+    from tmatch.geometry import mask_from_polygon
+    from tmatch.models.config import ModelConfig
+
+    import tempfile, cv2, pathlib
+    with tempfile.TemporaryDirectory() as d:
+        cat = skdata.chelsea()[50:250, 100:300]
+        alpha = np.zeros(cat.shape[:2], np.uint8)
+        cv2.circle(alpha, (100, 100), 90, 255, -1)  # a round object in a square box
+        rgba = np.dstack([cat, alpha])
+        cv2.imwrite(str(pathlib.Path(d) / "round.png"), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
+        src = CutoutSource(d, pairs_per_object=2)
+        cfg = ModelConfig(arch="neural", input_size=64, template_size=32, pretrained=False)
+        fp = PairDataset([src], cfg, length=2, protocol="homography", target="footprint")
+        ms = PairDataset([src], cfg, length=2, protocol="homography", target="mask")
+        pair = fp.pair(0, 0)
+        assert pair.polygon is not None and pair.meta.target == "mask"
+        want = mask_from_polygon(pair.polygon, pair.image.shape[:2])
+        assert want.sum() > pair.mask.sum()  # the rectangle covers more than the silhouette
+        t_fp, t_ms = fp[(0, 0)].target, ms[(0, 0)].target
+        assert float(t_fp.sum()) > float(t_ms.sum())

@@ -14,6 +14,9 @@ def train_cmd(
     config: Annotated[Optional[str], typer.Argument(
         help="A preset (seed, smoke, neural) or a YAML config file; omit with --resume.",
         show_default=False)] = None,
+    preset: Annotated[Optional[str], typer.Option(
+        "--preset", help="Same as the CONFIG argument: seed, smoke, neural, or a YAML file.",
+        show_default=False)] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Number of epochs.", min=1)] = None,
     batch_size: Annotated[Optional[int], typer.Option(
         help="Pairs per step on each process.", min=1)] = None,
@@ -55,6 +58,8 @@ def train_cmd(
 
       tmatch train smoke --out runs/smoke                      # seconds on a CPU
 
+      tmatch train --preset neural                             # the shipped weights' recipe
+
       tmatch train neural --data cutouts:stamps/ --data photos/ --epochs 30 --out runs/n1
 
       tmatch train seed --device cuda --workers 8              # the original recipe
@@ -64,6 +69,10 @@ def train_cmd(
       torchrun --nproc_per_node 4 -m tmatch train neural --out runs/ddp   # 4 GPUs
     """
     from tmatch.train.config import apply_overrides, load_config
+
+    if preset is not None and config is not None and preset != config:
+        raise TmatchError(f"give the config once: either '{config}' or --preset {preset}")
+    config = config if config is not None else preset
     from tmatch.train.loop import CONFIG
 
     if resume:

@@ -145,6 +145,9 @@ class PairDataset(torch.utils.data.Dataset):
             (``"homography+photometric"``), a protocol object or a list of them.
         wrong_query_rate: probability that a slot is a negative pair.
         seed: seed of all draws.
+        target: ``"mask"`` trains on each pair's mask; ``"footprint"`` on the template's warped
+            rectangle (``pair.polygon``) whenever the pair has one (cut-outs otherwise give
+            object silhouettes).
 
     Each epoch, every source's allowed indices are shuffled afresh and dealt to that source's
     slots (cycling when the epoch holds more slots than the source has pairs), so an epoch
@@ -156,7 +159,10 @@ class PairDataset(torch.utils.data.Dataset):
     def __init__(self, sources: Sequence, model_config, length: int,
                  indices: Sequence[Sequence[int]] | None = None,
                  weights: Sequence[float] | None = None, protocol="seed",
-                 wrong_query_rate: float = 0.0, seed: int = 0) -> None:
+                 wrong_query_rate: float = 0.0, seed: int = 0, target: str = "mask") -> None:
+        if target not in ("mask", "footprint"):
+            raise ValueError(f"target must be 'mask' or 'footprint', got {target!r}")
+        self.target = target
         self.sources = list(sources)
         if not self.sources:
             raise DataError("no pair sources given")
@@ -236,6 +242,10 @@ class PairDataset(torch.utils.data.Dataset):
 
         inputs = prepare_inputs(self.model_config, pair.template, pair.image)
         mask = pair.mask if pair.present else np.zeros(pair.image.shape[:2], bool)
+        if pair.present and self.target == "footprint" and pair.polygon is not None:
+            from tmatch.geometry import mask_from_polygon
+
+            mask = mask_from_polygon(pair.polygon, pair.image.shape[:2])
         target = prepare_target(self.model_config, mask, inputs)
         return Sample(image=inputs.image.float(), query=inputs.query.float(),
                       target=target.float().reshape(1, *target.shape[-2:]),

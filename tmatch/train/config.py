@@ -101,6 +101,9 @@ class DataSection(BaseModel):
         valid_protocol: protocol of the validation pairs (default: ``protocol``).
         wrong_query_rate: share of negative pairs (template from another photo, empty mask).
         train_pairs: training pairs per epoch (drawn afresh each epoch).
+        target: what the mask target is: ``mask`` (each pair's own mask: object pixels for
+            cut-outs, the box for COCO boxes) or ``footprint`` (the template's warped rectangle
+            whenever the pair knows it — what feature matchers and the box benchmarks report).
         valid_pairs: validation pairs (the same pairs every epoch).
     """
 
@@ -116,6 +119,7 @@ class DataSection(BaseModel):
     wrong_query_rate: float = Field(0.2, ge=0, le=1)
     train_pairs: int = Field(10_000, ge=1)
     valid_pairs: int = Field(500, ge=0)
+    target: Literal["mask", "footprint"] = "mask"
 
     @field_validator("sources", "valid_sources", mode="before")
     @classmethod

@@ -154,7 +154,8 @@ def build_data(config: TrainConfig) -> DataBundle:
     steps = protocol_steps(d.protocol, d.protocol_options)
     train = PairDataset([o.source for o in opened], config.model, length=d.train_pairs,
                         indices=[o.train for o in opened], weights=[o.spec.weight for o in opened],
-                        protocol=steps, wrong_query_rate=d.wrong_query_rate, seed=config.seed)
+                        protocol=steps, wrong_query_rate=d.wrong_query_rate, seed=config.seed,
+                        target=d.target)
     vsteps = protocol_steps(d.valid_protocol or d.protocol, d.protocol_options)
     valid = None
     vdesc: list[dict] = []
@@ -169,7 +170,7 @@ def build_data(config: TrainConfig) -> DataBundle:
             valid = PairDataset([v[1] for v in vsrc], config.model, length=d.valid_pairs,
                                 indices=[v[2] for v in vsrc], weights=[v[0].weight for v in vsrc],
                                 protocol=vsteps, wrong_query_rate=d.wrong_query_rate,
-                                seed=config.seed + 1_000_003)
+                                seed=config.seed + 1_000_003, target=d.target)
             vdesc = [{"source": v[0].describe(), "pairs": len(v[2])} for v in vsrc]
     desc = {
         "train_sources": [{"source": o.spec.describe(), "kind": getattr(o.source, "name", "?"),
