@@ -92,6 +92,9 @@ def report_cmd(
     compare: Compare = None,
     gallery: Gallery = 8,
     text_masks: TextMasks = False,
+    readme: Annotated[Optional[Path], typer.Option(
+        help="Also write the results table and figures into this README, between its "
+             "<!-- results:start --> / <!-- results:end --> markers (figures to docs/results/).")] = None,
 ) -> None:
     """Redraw RUN's tables, report, plots and galleries from its stored records (no matching).
 
@@ -100,11 +103,17 @@ def report_cmd(
       tmatch bench report runs/sample
 
       tmatch bench report runs/sample --compare ncc,sift --gallery 20 --text-masks
+
+      tmatch bench report runs/heldout --readme README.md   # the README's results section
     """
     from tmatch.bench.report import write_report, write_tables
 
     write_tables(run, text_masks=text_masks)
     typer.echo(write_report(run, compare=_pair_names(compare), gallery=gallery))
+    if readme is not None:
+        from tmatch.bench.report import update_readme
+
+        typer.echo(f"results written into {update_readme(run, readme)}")
 
 
 @bench_app.command("show")
