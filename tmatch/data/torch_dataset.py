@@ -241,16 +241,22 @@ class PairDataset(torch.utils.data.Dataset):
         from tmatch.models.inputs import prepare_inputs, prepare_target
 
         inputs = prepare_inputs(self.model_config, pair.template, pair.image)
-        mask = pair.mask if pair.present else np.zeros(pair.image.shape[:2], bool)
-        if pair.present and self.target == "footprint" and pair.polygon is not None:
-            from tmatch.geometry import mask_from_polygon
-
-            mask = mask_from_polygon(pair.polygon, pair.image.shape[:2])
-        target = prepare_target(self.model_config, mask, inputs)
+        target = prepare_target(self.model_config, self.target_mask(pair), inputs)
         return Sample(image=inputs.image.float(), query=inputs.query.float(),
                       target=target.float().reshape(1, *target.shape[-2:]),
                       present=torch.tensor(1.0 if pair.present else 0.0),
                       key=(int(key[0]), int(key[1])))
+
+    def target_mask(self, pair) -> np.ndarray:
+        """The ``(H, W)`` bool training target of a pair at the search image's resolution: its
+        mask, or its template footprint (``target="footprint"``); empty for a negative."""
+        if not pair.present:
+            return np.zeros(pair.image.shape[:2], bool)
+        if self.target == "footprint" and pair.polygon is not None:
+            from tmatch.geometry import mask_from_polygon
+
+            return mask_from_polygon(pair.polygon, pair.image.shape[:2])
+        return pair.mask
 
     def __getitem__(self, key) -> Sample:
         if isinstance(key, (tuple, list)):

@@ -375,7 +375,7 @@ class Trainer:
                 presence = float(torch.sigmoid(out["presence"].float().reshape(-1)[0]))
                 if presence <= 0.5:
                     pred = np.zeros_like(pred)
-            truth = pair.mask if pair.present else np.zeros(pair.image.shape[:2], bool)
+            truth = ds.target_mask(pair)
             views.append(PredictionView(pair.template, pair.image, truth, pred,
                                         geometry.iou(pred, truth), bool(pair.present), presence))
         return views
