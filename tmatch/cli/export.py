@@ -1,7 +1,53 @@
-"""`tmatch export` (being written)."""
+"""``tmatch export``: a neural matcher's checkpoint as two ONNX graphs (template, search)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from tmatch.cli._options import Method, Weights
+
+
+def export_cmd(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for template.onnx, search.onnx, model.json.")],
+    method: Method = "neural",
+    weights: Weights = None,
+    check: Annotated[bool, typer.Option("--check/--no-check",
+                                        help="Compare onnxruntime with PyTorch on a real photo.")] = True,
+    tolerance: Annotated[float, typer.Option(help="Largest accepted torch/ONNX difference with --check.")] = 1e-3,
+) -> None:
+    """Export a neural matcher (neural or dual-unet) to ONNX: template graph + search graph.
+
+    The template graph turns the template into its encoding once; the search graph takes an
+    image and that encoding and returns mask and presence logits — a video encodes its template
+    once. Without --weights the weights shipped with tmatch are used.
+
+    Examples:
+
+      tmatch export --method neural --weights runs/neural/best.safetensors --out onnx/neural
+
+      tmatch export --method dual-unet --weights dual.safetensors --out onnx/dual --no-check
+    """
+    from tmatch.errors import TmatchError
+    from tmatch.matchers.neural import default_weights
+    from tmatch.models.export import export_checkpoint
+
+    name = method.strip().lower()
+    if name not in ("neural", "dual-unet"):
+        raise TmatchError(f"only the neural matchers can be exported (neural, dual-unet), got {method!r}")
+    path = weights if weights is not None else default_weights(name)
+    if weights is None and not path.is_file():
+        raise TmatchError(f"no trained weights are installed for {name!r}; pass --weights PATH")
+    graphs, diff = export_checkpoint(path, out, arch=name, check=check)
+    typer.echo(f"{name}: wrote {graphs.template} and {graphs.search}")
+    if diff is not None:
+        typer.echo(f"parity: max |torch - onnx| = {diff:.2e}")
+        if not diff <= tolerance:
+            raise TmatchError(f"ONNX outputs differ from PyTorch by {diff:.2e} (> {tolerance:g})")
+
 
 def register(app: typer.Typer) -> None:
-    """Add the verb to the app (nothing yet)."""
+    """Add ``export`` to the app."""
+    app.command("export")(export_cmd)

