@@ -4,7 +4,10 @@ A locator (default ``neural``) says roughly where the template is — robust to 
 lighting. A feature matcher (default ``sift``) then runs on the image keypoints inside that region
 (dilated by ``margin``) and fits a homography. The refined answer is accepted only when it is
 consistent: a plausible homography, enough inliers, and a polygon overlapping the locator's
-(IoU ≥ ``consistency``). Otherwise the locator's answer stands. ``extra["refined"]`` says which.
+(IoU ≥ ``consistency``). Otherwise, with ``fallback``, the feature matcher runs on the whole
+image and its answer is taken when it is itself convincing (plausible homography, at least
+``min_inliers`` inliers); failing that the locator's answer stands. ``extra["refined"]`` says
+which: ``"region"``, ``"global"`` or ``False``.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class HybridMatcher(Matcher):
         min_inliers: least RANSAC inliers to accept refinement.
         locator_options: options passed to the locator (e.g. ``{"weights": PATH}``).
         weights: shorthand for ``locator_options["weights"]``.
+        fallback: when the region gives no consistent refinement, try the whole image.
     """
 
     name = "hybrid"
@@ -42,7 +46,7 @@ class HybridMatcher(Matcher):
     def __init__(self, locator: str = "neural", refiner: str = "sift", margin: float = 0.25,
                  consistency: float = 0.3, min_inliers: int = 8,
                  locator_options: dict[str, Any] | None = None, weights: str | None = None,
-                 **kwargs: Any):
+                 fallback: bool = True, **kwargs: Any):
         opts = dict(locator_options or {})
         if weights is not None:
             opts["weights"] = weights
@@ -52,6 +56,7 @@ class HybridMatcher(Matcher):
         self.margin = float(margin)
         self.consistency = float(consistency)
         self.min_inliers = int(min_inliers)
+        self.fallback = bool(fallback)
         self._locator = load_matcher(self.locator, **opts)
         ref = load_matcher(self.refiner)
         if not isinstance(ref, FeatureMatcher):
@@ -72,21 +77,27 @@ class HybridMatcher(Matcher):
         k = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * r + 1, 2 * r + 1))
         return cv2.dilate(loc.mask.astype(np.uint8), k) > 0
 
+    def _convincing(self, ref: Match, template: np.ndarray, image: np.ndarray) -> bool:
+        return (ref.found and int(ref.extra.get("inliers", 0)) >= self.min_inliers
+                and geometry.plausible_homography(ref.homography, template.shape[:2], image.shape[:2]))
+
     def _refine(self, loc: Match, prepared_ref: Any, template: np.ndarray, image: np.ndarray) -> Match:
-        if not loc.found or loc.box is None:
-            return loc
-        ref = self._refiner.match_in_region(prepared_ref, template, image, self._region(loc))
-        inliers = int(ref.extra.get("inliers", 0))
-        ok = (ref.found and inliers >= self.min_inliers
-              and geometry.plausible_homography(ref.homography, template.shape[:2], image.shape[:2])
-              and loc.polygon is not None
-              and geometry.polygon_iou(ref.polygon, loc.polygon) >= self.consistency)
-        if not ok:
-            loc.extra = {**loc.extra, "refined": False}
-            loc.method = self.name
-            return loc
-        ref.score = max(float(loc.score), float(ref.score))
-        ref.extra = {**ref.extra, "refined": True, "locator_score": float(loc.score)}
+        if loc.found and loc.box is not None and loc.polygon is not None:
+            ref = self._refiner.match_in_region(prepared_ref, template, image, self._region(loc))
+            if self._convincing(ref, template, image) and \
+                    geometry.polygon_iou(ref.polygon, loc.polygon) >= self.consistency:
+                return self._accept(ref, loc, "region")
+        if self.fallback:
+            ref = self._refiner.match_in_region(prepared_ref, template, image, None)
+            if self._convincing(ref, template, image):
+                return self._accept(ref, loc, "global")
+        loc.extra = {**loc.extra, "refined": False}
+        loc.method = self.name
+        return loc
+
+    def _accept(self, ref: Match, loc: Match, how: str) -> Match:
+        ref.score = max(float(loc.score), float(ref.score)) if loc.found else float(ref.score)
+        ref.extra = {**ref.extra, "refined": how, "locator_score": float(loc.score)}
         ref.method = self.name
         return ref
 
