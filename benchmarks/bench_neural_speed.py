@@ -1,17 +1,17 @@
 """Speed of the neural matchers on this machine's CPU (or GPU), PyTorch vs onnxruntime, next to SIFT.
 
-For each model and runtime and each search-image size (long side 320, 512, 640 px, a real photo
-from skimage), it reports the median over ``--repeats`` runs of
+For each model and runtime and each search-image size (long side 320, 512, 640 px; five real
+photos from skimage, each call taking the next), it reports the median over ``--repeats`` runs of
 
 * ``forward``: the network's search branch alone on one prepared image (template encoded once),
 * ``match``: a full ``Matcher.match`` (template encoding + search + mask → polygon),
 * ``per-frame``: ``match_many`` over ``--frames`` images divided by their number (video: the
   template is encoded once),
 
-and SIFT's ``match`` on the same pairs, interleaved with the network's runs so that load
-from other processes weighs on both alike. Speed does not depend on the weights' values, so the
-networks are untrained ones saved to a temporary checkpoint (ONNX exports go to a temporary
-cache, so the first call's export is not timed).
+and SIFT's ``match`` on the same pairs, measured in alternating rounds with the network so
+that load from other processes weighs on both alike (see :func:`_rounds`). Speed does not
+depend on the weights' values, so the networks are untrained ones saved to a temporary
+checkpoint (ONNX exports go to a temporary cache; the export is not timed).
 
     python benchmarks/bench_neural_speed.py                      # all models, sizes 320/512/640
     python benchmarks/bench_neural_speed.py --models neural --threads 2 --json out.json
@@ -31,37 +31,81 @@ import cv2
 import numpy as np
 
 MODELS = {
-    "neural": dict(arch="neural"),
-    "neural-1scale": dict(arch="neural", options={"scales": (1.0,)}),
-    "dual-unet-lite0-320": dict(arch="dual-unet"),
-    "dual-unet-resnet34-512": dict(arch="dual-unet", encoder="resnet34", input_size=512),
+    "neural": {"arch": "neural"},
+    "neural-1scale": {"arch": "neural", "options": {"scales": (1.0,)}},
+    "dual-unet-lite0-320": {"arch": "dual-unet"},
+    "dual-unet-resnet34-512": {"arch": "dual-unet", "encoder": "resnet34", "input_size": 512},
 }
 
 
-def _pair(size: int) -> tuple[np.ndarray, np.ndarray]:
+PHOTOS = ("astronaut", "rocket", "coffee", "chelsea", "immunohistochemistry")
+
+
+def _pairs(size: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(template, image) per skimage photo: the photo resized to long side ``size``, the template
+    a crop of a third of its height and a quarter of its width."""
     from skimage import data
 
-    photo = data.coffee()  # 400 x 600
-    h, w = photo.shape[:2]
-    s = size / max(h, w)
-    img = cv2.resize(photo, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
-    H, W = img.shape[:2]
-    tpl = img[H // 4: H // 4 + H // 3, W // 3: W // 3 + W // 4]
-    return tpl, img
+    out = []
+    for name in PHOTOS:
+        photo = getattr(data, name)()
+        h, w = photo.shape[:2]
+        s = size / max(h, w)
+        img = cv2.resize(photo, (round(w * s), round(h * s)),
+                         interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+        H, W = img.shape[:2]
+        out.append((img[H // 4: H // 4 + H // 3, W // 3: W // 3 + W // 4], img))
+    return out
 
 
-def _interleaved(fns: dict, repeats: int) -> dict[str, float]:
-    """Median ms of each function, run in turn ``repeats`` times after a warm-up, so that load
-    from other processes hits every contestant alike."""
-    for fn in fns.values():
-        fn()
+class _Cycle:
+    """Calls ``fn(i)`` with i = 0, 1, 2, ... modulo ``n``: each timed call takes the next photo."""
+
+    def __init__(self, fn, n: int):
+        self.fn, self.n, self.i = fn, n, 0
+
+    def __call__(self):
+        self.i = (self.i + 1) % self.n
+        return self.fn(self.i)
+
+
+def _rounds(fns: dict, repeats: int, rounds: int = 3) -> dict[str, float]:
+    """Median ms of each function over ``repeats`` runs, taken in ``rounds`` rounds of one block
+    per function (a warm-up call, then its share of the runs).
+
+    Rounds spread the load of other processes over every contestant alike; blocks keep one
+    library's thread pool busy at a time (alternating call by call, torch's OpenMP threads and
+    OpenCV's spin against each other on 2 cores and torch slows down a hundredfold).
+    """
     times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
+    per = max(1, -(-repeats // rounds))
+    for _ in range(rounds):
         for k, fn in fns.items():
-            t0 = time.perf_counter()
             fn()
-            times[k].append((time.perf_counter() - t0) * 1000.0)
+            for _ in range(per):
+                t0 = time.perf_counter()
+                fn()
+                times[k].append((time.perf_counter() - t0) * 1000.0)
     return {k: statistics.median(v) for k, v in times.items()}
+
+
+def _measure(m, sift, size: int, repeats: int, frames: int) -> dict:
+    """Forward, match, per-frame and SIFT medians (ms) of matcher ``m`` at one image size."""
+    from tmatch.models.inputs import prepare_image
+
+    pairs = _pairs(size)
+    encoded = [m._encoded(m.prepare(tpl), img.shape[:2]) for tpl, img in pairs]
+    xs = [prepare_image(m.config, img, tpl.shape[:2])[0][None].numpy() for tpl, img in pairs]
+    runner, n = m.runner(), len(pairs)
+    t = _rounds({
+        "sift": _Cycle(lambda i: sift.match(*pairs[i]), n),
+        "forward": _Cycle(lambda i: runner.search(xs[i], encoded[i].encoding), n),
+        "match": _Cycle(lambda i: m.match(*pairs[i]), n),
+    }, repeats)
+    many = _rounds({"many": lambda: [m.match_many(tpl, [img] * frames) for tpl, img in pairs]}, 3)
+    return {"photos": list(PHOTOS), "input_size": m.config.input_size, "variants": len(encoded[0].variants),
+            "sift_ms": t["sift"], "forward_ms": t["forward"], "match_ms": t["match"],
+            "per_frame_ms": many["many"] / (frames * n)}
 
 
 def run(models: list[str], sizes: list[int], runtimes: list[str], repeats: int, frames: int,
@@ -71,7 +115,6 @@ def run(models: list[str], sizes: list[int], runtimes: list[str], repeats: int, 
     import tmatch
     from tmatch.models import ModelConfig, build_model
     from tmatch.models.checkpoint import save_checkpoint
-    from tmatch.models.inputs import prepare_image
 
     records = []
     tmp = Path(tempfile.mkdtemp(prefix="bench-neural-"))
@@ -85,25 +128,12 @@ def run(models: list[str], sizes: list[int], runtimes: list[str], repeats: int, 
         weights = save_checkpoint(tmp / f"{name}.safetensors", build_model(cfg, pretrained=False).eval(), cfg)
         for rt in runtimes:
             m = tmatch.load_matcher(cfg.arch, weights=weights, runtime=rt, threads=threads, **options)
-            runner = m.runner()
             for size in sizes:
-                tpl, img = _pair(size)
-                prepared = m.prepare(tpl)
-                enc = m._encoded(prepared, img.shape[:2])
-                x = prepare_image(cfg, img, tpl.shape[:2])[0][None].numpy()
-                batch = [img] * frames
-                t = _interleaved({
-                    "sift": lambda: sift.match(tpl, img),
-                    "forward": lambda: runner.search(x, enc.encoding),
-                    "match": lambda: m.match(tpl, img),
-                }, repeats)
-                per = _interleaved({"many": lambda: m.match_many(tpl, batch)}, max(1, repeats // 4))["many"] / frames
-                records.append(dict(model=name, runtime=rt, size=size, image=list(img.shape[:2]),
-                                    input_size=cfg.input_size, variants=len(enc.variants),
-                                    sift_ms=t["sift"], forward_ms=t["forward"], match_ms=t["match"],
-                                    per_frame_ms=per))
-                print(f"{name:22s} {rt:5s} size {size}: forward {t['forward']:6.1f}  match {t['match']:6.1f}  "
-                      f"per-frame {per:6.1f}  sift {t['sift']:6.1f} ms  (match/sift {t['match'] / t['sift']:.2f})",
+                rec = _measure(m, sift, size, repeats, frames)
+                records.append({"model": name, "runtime": rt, "size": size, **rec})
+                print(f"{name:22s} {rt:5s} size {size}: forward {rec['forward_ms']:6.1f}  "
+                      f"match {rec['match_ms']:6.1f}  per-frame {rec['per_frame_ms']:6.1f}  "
+                      f"sift {rec['sift_ms']:6.1f} ms  (match/sift {rec['match_ms'] / rec['sift_ms']:.2f})",
                       flush=True)
     return records
 
@@ -133,7 +163,7 @@ def main() -> None:
     ap.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, from {', '.join(MODELS)}")
     ap.add_argument("--sizes", default="320,512,640", help="search image long sides")
     ap.add_argument("--runtimes", default="torch,onnx")
-    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--frames", type=int, default=8, help="images per match_many call")
     ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: runtime's own)")
     ap.add_argument("--json", type=Path, default=None, help="write the records here")

@@ -184,6 +184,25 @@ def test_fit_template_polygon_refuses_a_homography_for_the_wrong_shape():
     mask = geometry.mask_from_polygon(geometry.rect_polygon(50, 50, 100, 100), (200, 200))
     poly, h = fit_template_polygon(mask, (20, 100))  # a 5:1 template cannot be a square
     assert h is None and poly.shape == (4, 2)
+    # the template's own rectangle instead, centred on the blob, with the blob's area
+    assert np.allclose(poly.mean(axis=0), (100, 100), atol=0.5)
+    assert geometry.polygon_area(poly) == pytest.approx(100 * 100, rel=0.02)
+    assert np.linalg.norm(poly[1] - poly[0]) == pytest.approx(5 * np.linalg.norm(poly[3] - poly[0]))
+
+
+def test_fit_template_polygon_places_the_template_over_an_object_shaped_blob():
+    """An object's silhouette (here an ellipse) is not the template's rectangle: the template is
+    placed by a similarity at the blob's centroid, with the hinted angle and a scale kept within
+    1.5x of the hinted one, and no homography is claimed."""
+    import cv2
+    mask = np.zeros((300, 400), np.uint8)
+    cv2.ellipse(mask, (200, 150), (60, 30), 35, 0, 360, 1, -1)
+    poly, h = fit_template_polygon(mask.astype(bool), (50, 100), angle_hint=10.0, scale_hint=2.0)
+    assert h is None
+    assert np.allclose(poly.mean(axis=0), (200.5, 150.5), atol=1.0)
+    top = poly[1] - poly[0]
+    assert np.degrees(np.arctan2(top[1], top[0])) == pytest.approx(10.0, abs=0.1)
+    assert np.linalg.norm(top) == pytest.approx(100 * 2.0 / 1.5, rel=0.01)  # blob smaller: clamped
 
 
 # ------------------------------------------------------------------------ CLI

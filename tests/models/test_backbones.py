@@ -7,8 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from tmatch.models.backbones import (LITE0_CHANNELS, EfficientNetLite0Encoder, build_encoder,
-                                     efficientnet_lite0, lite0_weights_path)
+from tmatch.models.backbones import (
+    LITE0_CHANNELS,
+    EfficientNetLite0Encoder,
+    build_encoder,
+    efficientnet_lite0,
+    lite0_weights_path,
+)
 
 
 def _classify(model, rgb: np.ndarray) -> torch.Tensor:

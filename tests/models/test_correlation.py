@@ -9,8 +9,13 @@ import torch.nn.functional as F
 
 from tmatch.models import ModelConfig, build_model
 from tmatch.models.backbones import EfficientNetLite0Encoder
-from tmatch.models.correlation import (QUERY_PAD, SiameseCorrelationNet, kernels_as_weight,
-                                       xcorr_paired, xcorr_shared)
+from tmatch.models.correlation import (
+    QUERY_PAD,
+    SiameseCorrelationNet,
+    kernels_as_weight,
+    xcorr_paired,
+    xcorr_shared,
+)
 from tmatch.models.inputs import prepare_inputs
 
 SMALL = ModelConfig(arch="neural", input_size=96, template_size=48, pretrained=False)

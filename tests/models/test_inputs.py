@@ -9,8 +9,14 @@ import torch
 from tmatch import geometry
 from tmatch.errors import InputError
 from tmatch.models.config import ModelConfig
-from tmatch.models.inputs import (QUERY_PAD, denormalize, mask_to_image, prepare_inputs,
-                                  prepare_target, template_canvas)
+from tmatch.models.inputs import (
+    QUERY_PAD,
+    denormalize,
+    mask_to_image,
+    prepare_inputs,
+    prepare_target,
+    template_canvas,
+)
 
 NEURAL = ModelConfig(arch="neural", pretrained=False)
 DUAL = ModelConfig(arch="dual-unet", input_size=256, pretrained=False)

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
@@ -73,21 +74,26 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def fit_template_polygon(component: np.ndarray, template_hw: tuple[int, int], angle_hint: float = 0.0,
-                         max_aspect_error: float = 0.3, min_fill: float = 0.6
-                         ) -> tuple[np.ndarray, np.ndarray | None]:
+                         scale_hint: float | None = None, max_aspect_error: float = 0.3,
+                         min_fill: float = 0.85) -> tuple[np.ndarray, np.ndarray | None]:
     """Fit the template rectangle to one mask blob.
 
-    The blob's minimum-area rectangle gives four corners; of its four cyclic orderings, the one
-    whose rotation is closest to ``angle_hint`` (degrees) and whose side ratio best matches the
-    template's becomes the polygon TL, TR, BR, BL *of the template*. When the side ratio agrees
-    (``|log(sx / sy)| <= max_aspect_error``) and the blob fills at least ``min_fill`` of the
-    rectangle, the template-to-image homography is returned too; otherwise ``None``, and the
-    corners are ordered by position.
+    *Rectangle-like blob* (it fills at least ``min_fill`` of its minimum-area rectangle, whose
+    side ratio matches the template's within ``|log(sx / sy)| <= max_aspect_error``): of the
+    rectangle's four cyclic corner orderings, the one whose rotation is closest to ``angle_hint``
+    becomes the template's TL, TR, BR, BL, and the template-to-image homography (affine) is
+    returned with it.
+
+    *Any other blob* (an object's silhouette inside the template, a partial mask): the template
+    rectangle is placed by a similarity — centred on the blob's centroid, rotated by
+    ``angle_hint``, scaled so that its area equals the blob's (kept within 1.5× of
+    ``scale_hint`` when given) — and no homography is claimed.
 
     Args:
         component: ``(H, W)`` bool mask of one blob.
         template_hw: ``(h, w)`` of the template.
         angle_hint: expected rotation of the template in the image, degrees.
+        scale_hint: expected image pixels per template pixel, or ``None``.
 
     Returns:
         ``(polygon (4, 2), homography (3, 3) or None)``.
@@ -113,13 +119,23 @@ def fit_template_polygon(component: np.ndarray, template_hw: tuple[int, int], an
         cost = dang / 90.0 + aspect
         if best is None or cost < best[0]:
             best = (cost, p, aspect)
+    area = float(m.sum())
     rect_area = float((rw + 1.0) * (rh + 1.0))
-    fill = float(m.sum()) / rect_area if rect_area > 0 else 0.0
-    if best is None or best[2] > max_aspect_error or fill < min_fill:
-        return corners, None
-    poly = best[1]
-    hm = cv2.getPerspectiveTransform(src.astype(np.float32), poly.astype(np.float32)).astype(np.float64)
-    return poly, hm
+    fill = area / rect_area if rect_area > 0 else 0.0
+    if best is not None and best[2] <= max_aspect_error and fill >= min_fill:
+        poly = best[1]
+        hm = cv2.getPerspectiveTransform(src.astype(np.float32), poly.astype(np.float32)).astype(np.float64)
+        return poly, hm
+    ys, xs = np.nonzero(m)
+    centre = (float(xs.mean()) + 0.5, float(ys.mean()) + 0.5)
+    scale = math.sqrt(area / float(h * w))
+    if scale_hint is not None and scale_hint > 0:
+        scale = min(max(scale, scale_hint / 1.5), scale_hint * 1.5)
+    a = math.radians(angle_hint)
+    co, si = math.cos(a) * scale, math.sin(a) * scale
+    sim = np.array([[co, -si, centre[0]], [si, co, centre[1]], [0, 0, 1]]) @ \
+        np.array([[1, 0, -w / 2], [0, 1, -h / 2], [0, 0, 1]])
+    return geometry.template_polygon(sim, template_hw), None
 
 
 class NetworkMatcher(Matcher):
@@ -289,7 +305,8 @@ class NetworkMatcher(Matcher):
                   presence: float | None, scale: float, angle: float) -> Match:
         mask_score = float(prob[comp].mean())
         score = mask_score if presence is None else presence * mask_score
-        poly, hm = fit_template_polygon(comp, template_hw, angle_hint=angle)
+        poly, hm = fit_template_polygon(comp, template_hw, angle_hint=angle,
+                                        scale_hint=None if presence is None else self._image_scale(scale))
         extra: dict[str, Any] = {"mask_score": round(mask_score, 4)}
         if presence is not None:
             extra.update(presence=round(presence, 4), scale=scale, angle=angle)
@@ -302,6 +319,11 @@ class NetworkMatcher(Matcher):
 
     def _present(self, presence: float | None) -> bool:
         return True
+
+    def _image_scale(self, variant_scale: float) -> float:
+        """Image pixels per template pixel implied by a pyramid variant (1 px per px at scale 1:
+        ``neural`` maps template and image to the network with the same factor)."""
+        return float(variant_scale)
 
     def _single(self, prepared: _Prepared, image: np.ndarray, res: tuple) -> Match:
         prob, presence, scale, angle = res

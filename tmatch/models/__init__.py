@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 
-def build_model(config: ModelConfig, pretrained: bool | None = None) -> "torch.nn.Module":
+def build_model(config: ModelConfig, pretrained: bool | None = None) -> torch.nn.Module:
     """Build the network described by ``config`` (in training mode, as torch builds modules).
 
     Args:

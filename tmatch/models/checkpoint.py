@@ -101,7 +101,7 @@ def read_header(path: str | os.PathLike) -> tuple[ModelConfig, dict[str, Any]]:
     try:
         with safe_open(str(path), framework="pt") as f:
             md = f.metadata() or {}
-    except Exception as e:  # safetensors raises its own error types for corrupt headers
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own error types
         raise CheckpointError(f"cannot read checkpoint {path} (corrupt or not safetensors): "
                               f"{_one_line(e)}") from None
     return _parse_metadata(path, md)
@@ -157,7 +157,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     cfg, meta = read_header(path)
     try:
         tensors = load_file(str(path), device="cpu")
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own error types
         raise CheckpointError(f"cannot read checkpoint {path} (corrupt or truncated): {_one_line(e)}") from None
     from tmatch.models import build_model
 

@@ -87,7 +87,7 @@ class ModelConfig(pydantic.BaseModel):
         return v
 
     @pydantic.model_validator(mode="after")
-    def _check_arch(self) -> "ModelConfig":
+    def _check_arch(self) -> ModelConfig:
         if self.arch == "neural" and self.encoder != "efficientnet-lite0":
             raise ValueError(f"arch 'neural' uses the efficientnet-lite0 backbone, got encoder {self.encoder!r}")
         if self.arch == "neural" and self.template_size > self.input_size:
@@ -116,7 +116,7 @@ class ModelConfig(pydantic.BaseModel):
         return self.model_dump(mode="json")
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
         """Validate a dict (from JSON/YAML); bad values raise :class:`~tmatch.errors.InputError`
         with a one-line message."""
         if not isinstance(d, dict):
@@ -130,6 +130,6 @@ class ModelConfig(pydantic.BaseModel):
                 parts.append(f"{loc}: {err.get('msg', 'invalid')}")
             raise InputError("invalid model config: " + "; ".join(parts)) from None
 
-    def replace(self, **changes: Any) -> "ModelConfig":
+    def replace(self, **changes: Any) -> ModelConfig:
         """A validated copy with some fields changed (configs are never mutated)."""
         return self.from_dict({**self.to_dict(), **changes})

@@ -57,7 +57,7 @@ class OnnxGraphs:
     search_outputs: tuple[str, ...]
 
     @classmethod
-    def read(cls, directory: str | os.PathLike) -> "OnnxGraphs":
+    def read(cls, directory: str | os.PathLike) -> OnnxGraphs:
         """Open a folder written by :func:`export_onnx` (reads ``model.json``)."""
         d = Path(directory)
         info_path = d / "model.json"

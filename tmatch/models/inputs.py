@@ -38,9 +38,19 @@ from tmatch.geometry import to_cv_homography
 from tmatch.models.config import ModelConfig
 from tmatch.models.correlation import QUERY_PAD
 
-__all__ = ["NetInputs", "QUERY_PAD", "prepare_inputs", "prepare_target", "mask_to_image",
-           "prepare_image", "template_canvas", "dual_query_canvas", "neural_scale", "normalize",
-           "denormalize"]
+__all__ = [
+    "QUERY_PAD",
+    "NetInputs",
+    "denormalize",
+    "dual_query_canvas",
+    "mask_to_image",
+    "neural_scale",
+    "normalize",
+    "prepare_image",
+    "prepare_inputs",
+    "prepare_target",
+    "template_canvas",
+]
 
 
 @dataclass
