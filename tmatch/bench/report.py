@@ -366,6 +366,17 @@ def gallery_categories(c: Comparison) -> dict[str, list[str]]:
 
 
 # ------------------------------------------------------------------------------- report
+def _stored_run(run: str | os.PathLike) -> tuple[RunStore, dict[str, Any], Any, list[str]]:
+    """``(store, spec, records table, methods with records)`` of a run; an error if it has none."""
+    store = RunStore(run).require()
+    spec = store.read_spec()
+    df = load_table(run)
+    methods = [m for m in run_methods(store, spec) if (df["method"] == m).any()]
+    if not methods:
+        raise DataError(f"{store.root} has no records yet")
+    return store, spec, df, methods
+
+
 def write_report(run: str | os.PathLike, compare: Sequence[str] | None = None, gallery: int = 8,
                  plots: bool = True) -> str:
     """Write ``RUN/report.md`` with the describe table, per-protocol summary, plots and galleries
@@ -378,12 +389,7 @@ def write_report(run: str | os.PathLike, compare: Sequence[str] | None = None, g
     """
     import pandas as pd
 
-    store = RunStore(run).require()
-    spec = store.read_spec()
-    df = load_table(run)
-    methods = [m for m in run_methods(store, spec) if (df["method"] == m).any()]
-    if not methods:
-        raise DataError(f"{store.root} has no records yet")
+    store, spec, df, methods = _stored_run(run)
     n_cases = len(spec_cases(spec))
     data = DataSpec(**spec["data"])
     shard = spec.get("shard") or [0, 1]
@@ -469,12 +475,7 @@ def results_section(run: str | os.PathLike, assets: str | os.PathLike, link_base
     gallery panels. Figures are copied into ``assets`` and linked as ``link_base/NAME``.
     """
 
-    store = RunStore(run).require()
-    spec = store.read_spec()
-    df = load_table(run)
-    methods = [m for m in run_methods(store, spec) if (df["method"] == m).any()]
-    if not methods:
-        raise DataError(f"{store.root} has no records yet")
+    store, spec, df, methods = _stored_run(run)
     rows_by = {(r.protocol, r.method): r for r in protocol_table(df, methods)}
     protocols = [p for p in dict.fromkeys(df["protocol"])]
     pos_protocols = [p for p in protocols if df[(df["protocol"] == p)]["present"].any()]
