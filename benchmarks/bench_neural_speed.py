@@ -14,7 +14,7 @@ depend on the weights' values, so the networks are untrained ones saved to a tem
 checkpoint (ONNX exports go to a temporary cache; the export is not timed).
 
     python benchmarks/bench_neural_speed.py                      # all models, sizes 320/512/640
-    python benchmarks/bench_neural_speed.py --models neural --threads 2 --json out.json
+    python benchmarks/bench_neural_speed.py --models neural-seg --threads 2 --json out.json
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ import cv2
 import numpy as np
 
 MODELS = {
-    "neural": {"arch": "neural"},
-    "neural-1scale": {"arch": "neural", "options": {"scales": (1.0,)}},
+    "neural-seg": {"arch": "neural"},
+    "neural-seg-1scale": {"arch": "neural", "options": {"scales": (1.0,)}},
     "dual-unet-lite0-320": {"arch": "dual-unet"},
     "dual-unet-resnet34-512": {"arch": "dual-unet", "encoder": "resnet34", "input_size": 512},
 }
@@ -127,7 +127,8 @@ def run(models: list[str], sizes: list[int], runtimes: list[str], repeats: int, 
         torch.manual_seed(0)
         weights = save_checkpoint(tmp / f"{name}.safetensors", build_model(cfg, pretrained=False).eval(), cfg)
         for rt in runtimes:
-            m = tmatch.load_matcher(cfg.arch, weights=weights, runtime=rt, threads=threads, **options)
+            matcher = {"neural": "neural-seg"}.get(cfg.arch, cfg.arch)  # the matcher of each architecture
+            m = tmatch.load_matcher(matcher, weights=weights, runtime=rt, threads=threads, **options)
             for size in sizes:
                 rec = _measure(m, sift, size, repeats, frames)
                 records.append({"model": name, "runtime": rt, "size": size, **rec})

@@ -35,7 +35,7 @@ from tmatch import video
 from tmatch.errors import TmatchError
 
 CLASSICAL = ["ncc", "sift", "orb", "akaze"]
-NEURAL = ["dual-unet", "neural", "hybrid"]
+NEURAL = ["dual-unet", "neural-seg", "neural", "hybrid"]
 
 
 @dataclass

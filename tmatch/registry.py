@@ -21,7 +21,8 @@ MATCHERS: dict[str, str] = {
     "orb": "tmatch.matchers.features:ORBMatcher",
     "akaze": "tmatch.matchers.features:AKAZEMatcher",
     "dual-unet": "tmatch.matchers.neural:DualUNetMatcher",
-    "neural": "tmatch.matchers.neural:NeuralMatcher",
+    "neural": "tmatch.matchers.deep:DeepCorrelationMatcher",
+    "neural-seg": "tmatch.matchers.neural:NeuralMatcher",
     "hybrid": "tmatch.matchers.hybrid:HybridMatcher",
 }
 

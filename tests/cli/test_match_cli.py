@@ -48,7 +48,7 @@ def test_match_all_lists_instances(run, tmp_path, chelsea, astronaut):
 def test_methods_lists_every_name(run):
     res = run("methods")
     assert res.exit_code == 0
-    for name in ("ncc", "sift", "orb", "akaze", "dual-unet", "neural", "hybrid"):
+    for name in ("ncc", "sift", "orb", "akaze", "dual-unet", "neural", "neural-seg", "hybrid"):
         assert name in res.output
 
 

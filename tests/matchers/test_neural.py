@@ -1,4 +1,4 @@
-"""The neural matchers: loading rules, runtimes, the mask → Match chain, and the CLI.
+"""The network matchers (neural-seg, dual-unet): loading rules, runtimes, the mask → Match chain, and the CLI.
 
 Accuracy contract tests run only when trained weights are installed (tmatch/weights/); the
 rest runs on untrained networks saved to temporary checkpoints, and on an "oracle" runner that
@@ -26,6 +26,10 @@ from tmatch.models.checkpoint import save_checkpoint
 from tmatch.models.inputs import prepare_inputs, prepare_target
 
 
+#: the matcher that loads each architecture's checkpoints.
+MATCHER = {"neural": "neural-seg", "dual-unet": "dual-unet"}
+
+
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("TMATCH_CACHE", str(tmp_path_factory.getbasetemp() / "tmatch-cache"))
@@ -43,15 +47,15 @@ def checkpoints(tmp_path_factory):
 
 
 # ------------------------------------------------------------------ loading
-@pytest.mark.skipif(default_weights("neural").is_file(), reason="trained weights are installed")
+@pytest.mark.skipif(default_weights("neural-seg").is_file(), reason="trained weights are installed")
 def test_no_installed_weights_says_how_to_pass_them():
     with pytest.raises(CheckpointError, match="no trained weights are installed.*weights=PATH"):
-        tmatch.load_matcher("neural")
+        tmatch.load_matcher("neural-seg")
 
 
 def test_checkpoint_of_the_other_architecture_is_refused(checkpoints):
     with pytest.raises(CheckpointError, match="holds a 'dual-unet' model"):
-        tmatch.load_matcher("neural", weights=checkpoints["dual-unet"])
+        tmatch.load_matcher("neural-seg", weights=checkpoints["dual-unet"])
 
 
 def test_missing_weights_file_is_a_checkpoint_error(tmp_path):
@@ -63,14 +67,14 @@ def test_missing_weights_file_is_a_checkpoint_error(tmp_path):
                                   {"scales": (0.0, 1.0)}, {"presence_threshold": 2.0}])
 def test_bad_options_raise_input_error(opts, checkpoints):
     with pytest.raises(InputError):
-        tmatch.load_matcher("neural", weights=checkpoints["neural"], **opts)
+        tmatch.load_matcher("neural-seg", weights=checkpoints["neural"], **opts)
 
 
 def test_options_report_the_resolved_runtime(checkpoints):
-    m = tmatch.load_matcher("neural", weights=checkpoints["neural"], threads=1)
+    m = tmatch.load_matcher("neural-seg", weights=checkpoints["neural"], threads=1)
     opts = m.options()
     assert opts["runtime"] == "onnx" and opts["device"] == "cpu" and opts["threads"] == 1
-    assert tmatch.load_matcher("neural", weights=checkpoints["neural"], runtime="torch").runtime == "torch"
+    assert tmatch.load_matcher("neural-seg", weights=checkpoints["neural"], runtime="torch").runtime == "torch"
 
 
 # ------------------------------------------------------------- runtimes agree
@@ -80,14 +84,14 @@ def test_onnx_and_torch_matchers_agree(arch, checkpoints, astronaut):
     kw = {"weights": checkpoints[arch], "threshold": 0.5}
     if arch == "neural":
         kw["presence_threshold"] = 0.0
-    a = tmatch.load_matcher(arch, runtime="onnx", **kw).match(tpl, astronaut)
-    b = tmatch.load_matcher(arch, runtime="torch", **kw).match(tpl, astronaut)
+    a = tmatch.load_matcher(MATCHER[arch], runtime="onnx", **kw).match(tpl, astronaut)
+    b = tmatch.load_matcher(MATCHER[arch], runtime="torch", **kw).match(tpl, astronaut)
     assert a.found == b.found and abs(a.score - b.score) < 1e-3
     assert geometry.iou(a.mask, b.mask) > 0.99
 
 
 def test_match_many_equals_match_and_reuses_the_template_encoding(checkpoints, astronaut, rocket):
-    m = tmatch.load_matcher("neural", weights=checkpoints["neural"], runtime="torch",
+    m = tmatch.load_matcher("neural-seg", weights=checkpoints["neural"], runtime="torch",
                             presence_threshold=0.0, batch_size=2)
     tpl = astronaut[30:180, 170:300]
     imgs = [astronaut, rocket, astronaut[::-1].copy()]
@@ -133,7 +137,7 @@ def _oracle(name, template, truths, presence=5.0):
     return m
 
 
-@pytest.mark.parametrize("name", ["neural", "dual-unet"])
+@pytest.mark.parametrize("name", ["neural-seg", "dual-unet"])
 def test_feature_oracle_mask_gives_the_placed_corners(name, coffee, chelsea):
     tpl = coffee[60:260, 180:420]
     scene, hm = place(tpl, chelsea, 230, 170, 0.85, 12.0)
@@ -149,7 +153,7 @@ def test_feature_oracle_mask_gives_the_placed_corners(name, coffee, chelsea):
 def test_oracle_absent_presence_gives_not_found(coffee, astronaut):
     tpl = coffee[100:200, 100:220]
     truth = geometry.mask_from_polygon(geometry.rect_polygon(10, 10, 100, 80), astronaut.shape[:2])
-    r = _oracle("neural", tpl, [(astronaut, truth)], presence=-3.0).match(tpl, astronaut)
+    r = _oracle("neural-seg", tpl, [(astronaut, truth)], presence=-3.0).match(tpl, astronaut)
     assert not r.found and not r.mask.any() and r.polygon is None and r.box is None
     assert r.score == pytest.approx(1 / (1 + np.exp(3.0)), abs=1e-4)
 
@@ -162,12 +166,12 @@ def test_oracle_match_all_separates_every_instance(coffee, astronaut):
     for cx, cy in centres:
         scene, hm = place(tpl, scene, cx, cy)
         truth |= geometry.mask_from_polygon(geometry.template_polygon(hm, tpl.shape[:2]), scene.shape[:2])
-    found = _oracle("neural", tpl, [(scene, truth)]).match_all(tpl, scene, max_instances=6)
+    found = _oracle("neural-seg", tpl, [(scene, truth)]).match_all(tpl, scene, max_instances=6)
     assert len(found) == 3
     got = sorted((float(np.mean(m.polygon[:, 0])), float(np.mean(m.polygon[:, 1]))) for m in found)
     for (gx, gy), (tx, ty) in zip(got, sorted(centres)):
         assert abs(gx - tx) < 3 and abs(gy - ty) < 3
-    assert len(_oracle("neural", tpl, [(scene, truth)]).match_all(tpl, scene, max_instances=2)) == 2
+    assert len(_oracle("neural-seg", tpl, [(scene, truth)]).match_all(tpl, scene, max_instances=2)) == 2
 
 
 @pytest.mark.parametrize("angle", [0.0, 25.0, -60.0, 90.0, 170.0])
@@ -214,15 +218,15 @@ def test_cli_match_runs_both_neural_matchers(checkpoints, tmp_path, astronaut):
 
     tpl_path = io.write_image(tmp_path / "tpl.png", astronaut[100:220, 150:300])
     img_path = io.write_image(tmp_path / "img.png", astronaut)
-    for arch in ("neural", "dual-unet"):
+    for arch, name in MATCHER.items():
         out = tmp_path / f"{arch}.json"
-        res = CliRunner().invoke(app, ["match", str(tpl_path), str(img_path), "--method", arch,
+        res = CliRunner().invoke(app, ["match", str(tpl_path), str(img_path), "--method", name,
                                        "--weights", str(checkpoints[arch]), "--json", str(out),
                                        "--out", str(tmp_path / f"{arch}.png")])
         assert res.exit_code == 0, res.output
-        assert res.output.startswith(f"{arch}: found=")
+        assert res.output.startswith(f"{name}: found=")
         d = json.loads(out.read_text())
-        assert d["method"] == arch and d["image_size"] == [512, 512]
+        assert d["method"] == name and d["image_size"] == [512, 512]
         assert (tmp_path / f"{arch}.png").is_file()
 
 
@@ -231,7 +235,7 @@ def test_cli_export_writes_two_graphs_and_checks_parity(checkpoints, tmp_path):
 
     from tmatch.cli.main import app
 
-    res = CliRunner().invoke(app, ["export", "--method", "neural", "--weights", str(checkpoints["neural"]),
+    res = CliRunner().invoke(app, ["export", "--method", "neural-seg", "--weights", str(checkpoints["neural"]),
                                    "--out", str(tmp_path / "onnx")])
     assert res.exit_code == 0, res.output
     assert "parity" in res.output
@@ -245,21 +249,23 @@ def test_cli_corrupt_weights_is_one_line_and_exit_code_2(tmp_path, astronaut):
     bad.write_bytes(b"\x00" * 64)
     tpl = io.write_image(tmp_path / "t.png", astronaut[:64, :64])
     env = dict(os.environ, TMATCH_CACHE=str(tmp_path / "cache"))
-    p = subprocess.run([sys.executable, "-m", "tmatch", "match", str(tpl), str(tpl), "--method", "neural",
-                        "--weights", str(bad)], capture_output=True, text=True, env=env, timeout=120, check=False)
-    assert p.returncode == 2
-    assert p.stderr.startswith("error: ") and len(p.stderr.strip().splitlines()) == 1
-    assert "Traceback" not in p.stderr
+    for name in ("neural", "neural-seg"):
+        p = subprocess.run([sys.executable, "-m", "tmatch", "match", str(tpl), str(tpl), "--method", name,
+                            "--weights", str(bad)], capture_output=True, text=True, env=env, timeout=120,
+                           check=False)
+        assert p.returncode == 2
+        assert p.stderr.startswith("error: ") and len(p.stderr.strip().splitlines()) == 1
+        assert "Traceback" not in p.stderr
 
 
 # ------------------------------------------------- accuracy (trained weights)
-@pytest.mark.skipif(not default_weights("neural").is_file(), reason="no trained neural weights installed")
-class TestNeuralContract(MatcherContract):
-    """Held to what the shipped CPU-trained weights measure (tmatch/weights/neural.md): a coarse
-    localiser — mask IoU about 0.5 on these cases, instance centres within ~15 px. Raise the bars
-    when better weights ship."""
+@pytest.mark.skipif(not default_weights("neural-seg").is_file(), reason="no trained neural weights installed")
+class TestNeuralSegContract(MatcherContract):
+    """Held to what the shipped CPU-trained weights measure (tmatch/weights/neural-seg.md): a
+    coarse localiser — mask IoU about 0.5 on these cases, instance centres within ~15 px. Raise
+    the bars when better weights ship."""
 
-    name = "neural"
+    name = "neural-seg"
     exact_iou = 0.45
     placement_iou = 0.45
     centre_tolerance = 20.0

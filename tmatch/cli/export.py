@@ -18,30 +18,44 @@ def export_cmd(
                                         help="Compare onnxruntime with PyTorch on a real photo.")] = True,
     tolerance: Annotated[float, typer.Option(help="Largest accepted torch/ONNX difference with --check.")] = 1e-3,
 ) -> None:
-    """Export a neural matcher (neural or dual-unet) to ONNX: template graph + search graph.
+    """Export a neural matcher to ONNX.
 
-    The template graph turns the template into its encoding once; the search graph takes an
-    image and that encoding and returns mask and presence logits — a video encodes its template
-    once. Without --weights the weights shipped with tmatch are used.
+    neural-seg and dual-unet: a template graph + a search graph. The template graph turns the
+    template into its encoding once; the search graph takes an image and that encoding and
+    returns mask and presence logits — a video encodes its template once. neural: its feature
+    network (features.onnx: EfficientNet-Lite0 strides 2, 4, 8, any image size) and its presence
+    head (presence.json); the correlation and refinement around them are plain array code.
+    Without --weights the weights shipped with tmatch are used.
 
     Examples:
 
-      tmatch export --method neural --weights runs/neural/best.safetensors --out onnx/neural
+      tmatch export --method neural --out onnx/neural
+
+      tmatch export --method neural-seg --weights runs/neural-seg/best.safetensors --out onnx/seg
 
       tmatch export --method dual-unet --weights dual.safetensors --out onnx/dual --no-check
     """
     from tmatch.errors import TmatchError
-    from tmatch.matchers.neural import default_weights
-    from tmatch.models.export import export_checkpoint
 
     name = method.strip().lower()
-    if name not in ("neural", "dual-unet"):
-        raise TmatchError(f"only the neural matchers can be exported (neural, dual-unet), got {method!r}")
-    path = weights if weights is not None else default_weights(name)
-    if weights is None and not path.is_file():
-        raise TmatchError(f"no trained weights are installed for {name!r}; pass --weights PATH")
-    graphs, diff = export_checkpoint(path, out, arch=name, check=check)
-    typer.echo(f"{name}: wrote {graphs.template} and {graphs.search}")
+    if name == "neural":
+        from tmatch.models.features import export_features
+
+        path, diff = export_features(out, weights=weights, check=check)
+        typer.echo(f"{name}: wrote {path} and {out / 'presence.json'}")
+    else:
+        from tmatch.matchers.neural import default_weights
+        from tmatch.models.export import export_checkpoint
+
+        archs = {"neural-seg": "neural", "dual-unet": "dual-unet"}
+        if name not in archs:
+            raise TmatchError(f"only the neural matchers can be exported (neural, neural-seg, dual-unet), "
+                              f"got {method!r}")
+        path = weights if weights is not None else default_weights(name)
+        if weights is None and not path.is_file():
+            raise TmatchError(f"no trained weights are installed for {name!r}; pass --weights PATH")
+        graphs, diff = export_checkpoint(path, out, arch=archs[name], check=check)
+        typer.echo(f"{name}: wrote {graphs.template} and {graphs.search}")
     if diff is not None:
         typer.echo(f"parity: max |torch - onnx| = {diff:.2e}")
         if not diff <= tolerance:

@@ -400,9 +400,9 @@ class NeuralMatcher(NetworkMatcher):
     (64, 80)
     """
 
-    name = "neural"
+    name = "neural-seg"
     arch = "neural"
-    description = "ours: Siamese correlation network with presence, scale and rotation pyramid"
+    description = "Siamese correlation network trained end to end to segment the template (experimental)"
 
     def __init__(self, weights: str | Path | None = None, runtime: str = "auto", device: str = "auto",
                  threads: int | None = None, threshold: float = 0.5, presence_threshold: float = 0.5,

@@ -30,6 +30,9 @@ def build_model(config: ModelConfig, pretrained: bool | None = None) -> torch.nn
     """
     if not isinstance(config, ModelConfig):
         raise TypeError(f"build_model needs a ModelConfig, got {type(config).__name__}")
+    if config.arch == "correlation":
+        raise TypeError("arch 'correlation' (the neural matcher) has no trainable network: its presence "
+                        "head is trained by tmatch.train.presence")
     if config.arch == "dual-unet":
         from tmatch.models.dual_unet import DualUNet
 

