@@ -3,6 +3,10 @@ card written from the run's own logs (nothing typed by hand).
 
     python benchmarks/ship_weights.py RUN_DIR [--name neural] [--bench RUN]
 
+A `neural` run (its presence head, `tmatch train --preset neural`) is copied as is, with the card
+from :func:`tmatch.train.presence.model_card`; a network run (`neural-seg`, `dual-unet`) as
+follows.
+
 The card states data, recipe (the run's config), command, hardware, time and the validation
 metrics of every epoch; ``--bench`` appends the held-out benchmark table of a `tmatch bench` run.
 """
@@ -30,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--command", default=None, help="the command that produced the run")
     args = ap.parse_args(argv)
     logs = json.loads((args.run / "logs.json").read_text())
+    if "epochs" not in logs:  # a `neural` presence-head run (tmatch.train.presence)
+        return ship_presence(args, logs)
     model, config, meta = load_checkpoint(args.run / "best.safetensors")
     epochs = logs["epochs"]
     best = max(epochs, key=lambda e: e["valid"][logs.get("monitor", "iou")])
@@ -72,6 +78,27 @@ def main(argv: list[str] | None = None) -> int:
     card_path = ROOT / "tmatch" / "weights" / f"{args.name}.md"
     card_path.write_text("\n".join(card))
     print(f"wrote {out} ({size_mb:.1f} MB) and {card_path}")
+    return 0
+
+
+def ship_presence(args, logs: dict) -> int:
+    """Copy a `neural` presence head into the package with its model card (+ held-out table)."""
+    import shutil
+
+    from tmatch.matchers.deep import load_presence
+    from tmatch.train.presence import model_card
+
+    load_presence(args.run / "best.safetensors")  # refuse anything that does not load
+    out = ROOT / "tmatch" / "weights" / f"{args.name}.safetensors"
+    shutil.copyfile(args.run / "best.safetensors", out)
+    bench = None
+    if args.bench is not None:
+        from tmatch.bench.report import results_section
+
+        bench = results_section(args.bench, ROOT / "docs" / "results", "../../docs/results")
+    card_path = ROOT / "tmatch" / "weights" / f"{args.name}.md"
+    card_path.write_text(model_card(logs, args.name, bench))
+    print(f"wrote {out} ({out.stat().st_size} bytes) and {card_path}")
     return 0
 
 

@@ -10,7 +10,7 @@ from tmatch.train.config import SourceSpec, TrainConfig, apply_overrides, list_p
 
 
 def test_presets_are_shipped_and_valid():
-    assert {"seed", "smoke", "neural"} <= set(list_presets())
+    assert {"seed", "smoke", "neural", "neural-seg", "dual-unet"} <= set(list_presets())
     for name in list_presets():
         cfg = load_config(name)
         assert cfg.name == name
@@ -31,8 +31,17 @@ def test_seed_preset_is_the_original_recipe():
     assert c.metric_threshold == 0.5 and c.monitor == "iou_pooled"
 
 
-def test_neural_preset_recipe():
+def test_neural_preset_trains_the_presence_head_on_offline_photos():
     c = load_config("neural")
+    assert c.model.arch == "correlation"
+    assert {s.kind for s in c.data.sources} == {"cutouts", "folder", "samples"}
+    assert not any("opencv" in str(s.path) for s in c.data.sources)  # held out for evaluation
+    assert c.data.protocol == "homography+photometric" and 0.3 <= c.data.wrong_query_rate <= 0.7
+    assert c.data.train_size < 1 and c.data.valid_pairs > 0  # validation on held-back photos
+
+
+def test_neural_seg_preset_recipe():
+    c = load_config("neural-seg")
     assert (c.model.arch, c.model.encoder, c.model.pretrained) == ("neural", "efficientnet-lite0", True)
     assert 288 <= c.model.input_size <= 352
     assert c.loss.dice > 0 and c.loss.bce > 0 and c.loss.presence > 0
@@ -46,7 +55,7 @@ def test_smoke_preset_is_tiny():
 
 def test_yaml_file_with_base_and_overrides(tmp_path):
     f = tmp_path / "my.yaml"
-    f.write_text(yaml.safe_dump({"base": "neural", "epochs": 7, "optim": {"lr": 0.002},
+    f.write_text(yaml.safe_dump({"base": "neural-seg", "epochs": 7, "optim": {"lr": 0.002},
                                  "data": {"sources": ["cutouts:/objs", {"path": "/photos", "weight": 2}]}}))
     c = load_config(f)
     assert c.epochs == 7 and c.optim.lr == 0.002

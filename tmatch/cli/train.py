@@ -12,10 +12,10 @@ from tmatch.errors import TmatchError
 
 def train_cmd(
     config: Annotated[Optional[str], typer.Argument(
-        help="A preset (seed, smoke, neural) or a YAML config file; omit with --resume.",
+        help="A preset (seed, smoke, neural, neural-seg, dual-unet) or a YAML config file; omit with --resume.",
         show_default=False)] = None,
     preset: Annotated[Optional[str], typer.Option(
-        "--preset", help="Same as the CONFIG argument: seed, smoke, neural, or a YAML file.",
+        "--preset", help="Same as the CONFIG argument: seed, smoke, neural, neural-seg, dual-unet, or a YAML file.",
         show_default=False)] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Number of epochs.", min=1)] = None,
     batch_size: Annotated[Optional[int], typer.Option(
@@ -95,6 +95,16 @@ def train_cmd(
                           input_size=input_size, threads=threads)
     if show_config:
         typer.echo(cfg.to_yaml().rstrip())
+        return
+
+    if cfg.model.arch == "correlation":
+        if resume:
+            raise TmatchError("the neural matcher's presence head trains in one pass; drop --resume")
+        from tmatch.train.presence import train_presence
+
+        typer.echo(f"training the presence head of neural ({cfg.name}) -> {cfg.out_dir}")
+        result = train_presence(cfg, overwrite=overwrite, echo=typer.echo)
+        typer.echo(f"wrote {result.best}")
         return
 
     from tmatch.train.distributed import env_ranks
