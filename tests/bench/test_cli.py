@@ -42,6 +42,9 @@ def test_bench_show_report_and_merge(monkeypatch, capsys, tmp_path):
     (["--coco", "/no/such.json"], "annotation file not found"),
     (["--images", "/tmp"], "goes with --coco"),
     (["--compare", "sift"], "two methods"),
+    (["--weights-for", "sift"], "METHOD=PATH"),
+    (["--weights-for", "dual-unet=/no/such.safetensors"], "weights file not found"),
+    (["--methods", "sift", "--weights-for", f"neural={__file__}"], "not among the methods"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(monkeypatch, capsys, tmp_path, args, message):
     code, _, err = cli(monkeypatch, capsys, "bench", "--out", str(tmp_path / "r"), "--limit", "1", *args)
@@ -52,3 +55,21 @@ def test_bad_input_is_one_line_and_exit_code_2(monkeypatch, capsys, tmp_path, ar
 def test_show_of_a_missing_run_is_an_error(monkeypatch, capsys, tmp_path):
     code, _, err = cli(monkeypatch, capsys, "bench", "show", str(tmp_path / "none"), "seed-000000")
     assert code == 2 and "run folder not found" in err
+
+
+def test_weights_for_gives_one_method_its_own_weights(monkeypatch, capsys, tmp_path):
+    """Two neural matchers in one run, each with its own file: `neural` its presence head,
+    `neural-seg` an (untrained) network checkpoint. A single --weights could not serve both."""
+    from tmatch.matchers.deep import default_weights
+    from tmatch.models import ModelConfig, build_model
+    from tmatch.models.checkpoint import save_checkpoint
+
+    monkeypatch.setenv("TMATCH_CACHE", str(tmp_path / "cache"))
+    cfg = ModelConfig(arch="neural", input_size=64, template_size=32, pretrained=False)
+    seg = save_checkpoint(tmp_path / "seg.safetensors", build_model(cfg).eval(), cfg)
+    code, out, err = cli(monkeypatch, capsys, "bench", "--methods", "neural,neural-seg", "--protocols", "seed",
+                         "--limit", "1", "--out", str(tmp_path / "run"), "--no-progress", "--gallery", "0",
+                         "--threads", "1", "--weights-for", f"neural-seg={seg}",
+                         "--weights-for", f"neural={default_weights()}")
+    assert code in (0, None), err
+    assert "iou_neural" in out and "iou_neural-seg" in out and "2 computed" in out

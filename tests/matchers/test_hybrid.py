@@ -53,3 +53,55 @@ def test_fallback_refines_on_the_whole_image_when_the_region_is_wrong(coffee, ch
     loc = tmatch.Match(True, 0.5, wrong, (0, 0, 60, 60), geometry.mask_from_polygon(wrong, scene.shape[:2]))
     out = m._refine(loc, m._refiner.prepare(tpl), tpl, scene)
     assert out.extra["refined"] == "global" and corner_error(out, hm, tpl.shape[:2]) < 3
+
+
+def _perspective_scene(coffee, chelsea):
+    tpl = coffee[60:260, 180:420]
+    h, w = tpl.shape[:2]
+    src = geometry.rect_polygon(0, 0, w, h)
+    dst = src * 0.9 + np.array([150.0, 90.0])
+    dst[1] += (8.0, -6.0)  # top-right corner pulled: a perspective, not a similarity
+    dst[2] += (-5.0, 7.0)
+    import cv2
+    hm = cv2.getPerspectiveTransform(src.astype(np.float32), dst.astype(np.float32)).astype(np.float64)
+    from tests.matchers.base import paste
+    return tpl, paste(tpl, chelsea, hm), hm
+
+
+def test_ecc_turns_a_rough_locator_answer_into_the_homography(coffee, chelsea):
+    """When the feature refiner finds nothing in the region, ECC refines the locator's transform
+    (here a similarity a few pixels off) to the true perspective homography."""
+    tpl, scene, hm = _perspective_scene(coffee, chelsea)
+    m = tmatch.load_matcher("hybrid", locator="ncc", fallback=False)
+    m._refiner.ratio = 1e-6  # no feature match survives the ratio test: the region step fails
+    h, w = tpl.shape[:2]
+    rough = np.array([[0.9, 0, 153.0], [0, 0.9, 88.0], [0, 0, 1]])
+    poly = geometry.template_polygon(rough, (h, w))
+    loc = tmatch.Match(True, 0.7, poly, geometry.box_from_polygon(poly, scene.shape[:2]),
+                       geometry.mask_from_polygon(poly, scene.shape[:2]), homography=rough)
+    before = corner_error(loc, hm, (h, w))
+    out = m._refine(loc, m._refiner.prepare(tpl), tpl, scene)
+    assert out.extra["refined"] == "ecc" and out.extra["ecc"] >= 0.8
+    assert before > 5 and corner_error(out, hm, (h, w)) < 1.5
+
+
+def test_ecc_that_does_not_align_is_rejected(coffee, chelsea, astronaut):
+    tpl = coffee[60:260, 180:420]
+    m = tmatch.load_matcher("hybrid", locator="ncc", fallback=False, ecc_min=0.9)
+    m._refiner.ratio = 1e-6
+    rough = np.array([[0.9, 0, 100.0], [0, 0.9, 80.0], [0, 0, 1]])
+    poly = geometry.template_polygon(rough, tpl.shape[:2])
+    loc = tmatch.Match(True, 0.7, poly, geometry.box_from_polygon(poly, astronaut.shape[:2]),
+                       geometry.mask_from_polygon(poly, astronaut.shape[:2]), homography=rough)
+    out = m._refine(loc, m._refiner.prepare(tpl), tpl, astronaut)  # the template is not there
+    assert out.extra["refined"] is False
+
+
+def test_bad_ecc_options_rejected():
+    import pytest
+
+    from tmatch.errors import InputError
+
+    for opts in ({"ecc_min": 0.0}, {"ecc_min": 1.5}, {"ecc_side": 4}):
+        with pytest.raises(InputError):
+            tmatch.load_matcher("hybrid", locator="ncc", **opts)

@@ -550,7 +550,7 @@ def run_bench(out: str | os.PathLike, methods: Sequence[str], protocols: Sequenc
               data: DataSpec | None = None, limit: int | None = None, seed: int = 0,
               shard: tuple[int, int] = (0, 1), workers: int = 1, threads: int | None = None,
               batch: int = 16, device: str | None = None, options: dict[str, Any] | None = None,
-              progress: bool = False,
+              method_options: dict[str, dict[str, Any]] | None = None, progress: bool = False,
               finish: bool = True, text_masks: bool = False, compare: Sequence[str] | None = None,
               gallery: int = 8) -> BenchResult:
     """Run ``methods`` on every case of ``data`` under ``protocols``, storing into ``out``.
@@ -576,6 +576,8 @@ def run_bench(out: str | os.PathLike, methods: Sequence[str], protocols: Sequenc
             with the same thread count — else the matchers' own default.
         options: matcher options (e.g. ``{"weights": path}``), given to each matcher that
             accepts them; ``threads`` and ``batch_size`` are added from the arguments above.
+        method_options: options for one method each, ``{method: {option: value}}`` (e.g. its
+            own ``weights``), over ``options``.
         progress: show a progress bar with ETA on stderr.
         finish: write the tables and the report at the end.
         text_masks, compare, gallery: passed to :func:`tmatch.bench.report.write_report`.
@@ -627,6 +629,10 @@ def run_bench(out: str | os.PathLike, methods: Sequence[str], protocols: Sequenc
         common.setdefault("threads", threads)  # runtimes with their own pools (ONNX Runtime)
     common.setdefault("batch_size", batch)
     opts = {m: _accepted(m, common) for m in methods}
+    for m, extra in (method_options or {}).items():
+        if m not in opts:
+            raise InputError(f"options given for {m!r}, which is not among the methods ({', '.join(methods)})")
+        opts[m].update(extra)
     keys = spec_cases(spec)
     ctx = _Context(spec, opts, batch, threads, source=source)  # loads the matchers (and torch)
     with store, _Threads(threads):

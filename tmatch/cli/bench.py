@@ -47,6 +47,9 @@ def bench_cmd(
     shard: Annotated[Optional[str], typer.Option(
         "--shard", help="I/N: run only items with index % N == I (0-based); merge with `bench merge`.")] = None,
     weights: Weights = None,
+    weights_for: Annotated[Optional[list[str]], typer.Option(
+        "--weights-for", help="METHOD=PATH: a weights file for one method (repeatable), e.g. "
+                              "dual-unet=runs/dual/best.safetensors.")] = None,
     compare: Compare = None,
     gallery: Gallery = 8,
     text_masks: TextMasks = False,
@@ -64,6 +67,8 @@ def bench_cmd(
 
       tmatch bench --data photos/ --protocols warp,negatives --workers 2 --threads 1 --out runs/photos
 
+      tmatch bench --methods neural,dual-unet --weights-for dual-unet=runs/dual/best.safetensors
+
       tmatch bench --coco ann.json --images imgs --shard 3/8 --out runs/coco/shard-3
 
       tmatch bench report runs/sample --compare ncc,sift
@@ -79,11 +84,28 @@ def bench_cmd(
     spec = DataSpec.from_options(data, coco, images)
     res = run_bench(out, split_names(methods), split_names(protocols), data=spec, limit=limit, seed=seed,
                     shard=parse_shard(shard), workers=workers, threads=threads, batch=batch, device=device,
-                    options=matcher_options(weights), progress=progress, text_masks=text_masks,
+                    options=matcher_options(weights), method_options=_weights_for(weights_for),
+                    progress=progress, text_masks=text_masks,
                     compare=_pair_names(compare), gallery=gallery)
     typer.echo((res.run / "report.md").read_text())
     typer.echo(f"{res.n_cases} cases x {len(res.methods)} methods: {res.computed} computed, "
                f"{res.skipped} already stored, {res.seconds:.1f} s -> {res.run}")
+
+
+def _weights_for(items: list[str] | None) -> dict[str, dict]:
+    """``["dual-unet=PATH", ...]`` → ``{"dual-unet": {"weights": PATH}}`` (checked)."""
+    from tmatch.errors import InputError
+
+    out: dict[str, dict] = {}
+    for item in items or []:
+        method, sep, path = item.partition("=")
+        method = method.strip().lower()
+        if not sep or not method or not path.strip():
+            raise InputError(f"--weights-for takes METHOD=PATH, got {item!r}")
+        if not Path(path).is_file():
+            raise InputError(f"--weights-for {method}: weights file not found: {path}")
+        out[method] = {"weights": str(path)}
+    return out
 
 
 @bench_app.command("report")

@@ -1,13 +1,16 @@
 """``hybrid``: neural localisation, then geometric refinement inside the neural region.
 
-A locator (default ``neural``) says roughly where the template is — robust to absence, blur and
+A locator (default ``neural``) says where the template is — robust to absence, blur and
 lighting. A feature matcher (default ``sift``) then runs on the image keypoints inside that region
 (dilated by ``margin``) and fits a homography. The refined answer is accepted only when it is
 consistent: a plausible homography, enough inliers, and a polygon overlapping the locator's
 (IoU ≥ ``consistency``). Otherwise, with ``fallback``, the feature matcher runs on the whole
 image and its answer is taken when it is itself convincing (plausible homography, at least
-``min_inliers`` inliers); failing that the locator's answer stands. ``extra["refined"]`` says
-which: ``"region"``, ``"global"`` or ``False``.
+``min_inliers`` inliers). Otherwise, with ``ecc``, the locator's transform is refined to a full
+homography by intensity alignment (OpenCV's ECC, robust to gain and bias) on the located region,
+accepted when the alignment converges with a correlation of at least ``ecc_min`` and stays
+consistent; failing that the locator's answer stands. ``extra["refined"]`` says which:
+``"region"``, ``"global"``, ``"ecc"`` or ``False``.
 """
 
 from __future__ import annotations
@@ -37,26 +40,44 @@ class HybridMatcher(Matcher):
         locator_options: options passed to the locator (e.g. ``{"weights": PATH}``).
         weights: shorthand for ``locator_options["weights"]``.
         fallback: when the region gives no consistent refinement, try the whole image.
+        ecc: refine the locator's transform by ECC when the feature matcher cannot.
+        ecc_min: least ECC correlation coefficient to accept its homography.
+        ecc_side: the template's longer side is scaled to at most this for ECC (speed).
     """
 
     name = "hybrid"
-    description = "neural localisation + SIFT homography refined inside the neural region"
+    description = "neural localisation + SIFT (or ECC) homography refined inside the neural region"
     multi_instance = True
 
     def __init__(self, locator: str = "neural", refiner: str = "sift", margin: float = 0.25,
                  consistency: float = 0.3, min_inliers: int = 8,
                  locator_options: dict[str, Any] | None = None, weights: str | None = None,
-                 fallback: bool = True, **kwargs: Any):
+                 fallback: bool = True, ecc: bool = True, ecc_min: float = 0.8, ecc_side: int = 160,
+                 **kwargs: Any):
         opts = dict(locator_options or {})
         if weights is not None:
             opts["weights"] = weights
         opts.update(kwargs)  # e.g. runtime=, threads= for the neural locator
+        # Generic run options (a benchmark passes them to every matcher) go only where accepted.
+        import inspect
+
+        from tmatch.registry import matcher_class
+
+        params = inspect.signature(matcher_class(str(locator)).__init__).parameters
+        for k in ("batch_size", "device", "threads", "runtime"):
+            if k in opts and k not in params:
+                del opts[k]
         self.locator = str(locator)
         self.refiner = str(refiner)
         self.margin = float(margin)
         self.consistency = float(consistency)
         self.min_inliers = int(min_inliers)
         self.fallback = bool(fallback)
+        self.ecc, self.ecc_min, self.ecc_side = bool(ecc), float(ecc_min), int(ecc_side)
+        if not 0.0 < self.ecc_min <= 1.0:
+            raise InputError(f"ecc_min must be in (0, 1], got {ecc_min}")
+        if self.ecc_side < 16:
+            raise InputError(f"ecc_side must be >= 16, got {ecc_side}")
         self._locator = load_matcher(self.locator, **opts)
         ref = load_matcher(self.refiner)
         if not isinstance(ref, FeatureMatcher):
@@ -87,13 +108,60 @@ class HybridMatcher(Matcher):
             if self._convincing(ref, template, image) and \
                     geometry.polygon_iou(ref.polygon, loc.polygon) >= self.consistency:
                 return self._accept(ref, loc, "region")
-        if self.fallback:
+        if self.fallback:  # a convincing whole-image answer outweighs an alignment from the locator
             ref = self._refiner.match_in_region(prepared_ref, template, image, None)
             if self._convincing(ref, template, image):
                 return self._accept(ref, loc, "global")
+        if self.ecc and loc.found and loc.homography is not None:
+            hm, cc = self._ecc(loc.homography, template, image)
+            if hm is not None and geometry.polygon_iou(geometry.template_polygon(hm, template.shape[:2]),
+                                                       loc.polygon) >= max(self.consistency, 0.5):
+                m = self._from_homography(hm, template.shape[:2], image.shape[:2], float(loc.score),
+                                          ecc=round(cc, 4))
+                return self._accept(m, loc, "ecc")
         loc.extra = {**loc.extra, "refined": False}
         loc.method = self.name
         return loc
+
+    def _ecc(self, hm: np.ndarray, template: np.ndarray, image: np.ndarray) -> tuple[np.ndarray | None, float]:
+        """ECC alignment (homography) of the template with the image around ``hm``: ``(refined
+        template-to-image homography or None, correlation coefficient)``."""
+        th, tw = template.shape[:2]
+        H, W = image.shape[:2]
+        s = min(1.0, self.ecc_side / max(th, tw))
+        poly = geometry.template_polygon(hm, (th, tw))
+        pad = 0.15 * float(np.ptp(poly, axis=0).max()) + 4
+        x0, y0 = (int(max(0, np.floor(v - pad))) for v in poly.min(axis=0))
+        x1, y1 = int(min(W, np.ceil(poly[:, 0].max() + pad))), int(min(H, np.ceil(poly[:, 1].max() + pad)))
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            return None, 0.0
+        # Work with the image region scaled like the template (ECC's cost follows template pixels).
+        tpl = cv2.resize(template, (max(8, round(tw * s)), max(8, round(th * s))), interpolation=cv2.INTER_AREA) \
+            if s < 1 else template
+        reg = image[y0:y1, x0:x1]
+        if s < 1:
+            reg = cv2.resize(reg, (max(8, round((x1 - x0) * s)), max(8, round((y1 - y0) * s))),
+                             interpolation=cv2.INTER_AREA)
+        sx_t, sy_t = tpl.shape[1] / tw, tpl.shape[0] / th
+        sx_r, sy_r = reg.shape[1] / (x1 - x0), reg.shape[0] / (y1 - y0)
+        to_tpl = np.diag([sx_t, sy_t, 1.0])  # template edge coords -> scaled template
+        to_reg = np.diag([sx_r, sy_r, 1.0]) @ np.array([[1, 0, -x0], [0, 1, -y0], [0, 0, 1.0]])
+        c = to_reg @ hm @ np.linalg.inv(to_tpl)
+        warp = geometry.to_cv_homography(c / c[2, 2]).astype(np.float32)
+        g_t = cv2.cvtColor(tpl, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+        g_r = cv2.cvtColor(reg, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+        try:
+            cc, warp = cv2.findTransformECC(g_t, g_r, warp, cv2.MOTION_HOMOGRAPHY,
+                                            (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 60, 1e-5), None, 3)
+        except cv2.error:
+            return None, 0.0
+        if not np.isfinite(cc) or cc < self.ecc_min:
+            return None, float(cc) if np.isfinite(cc) else 0.0
+        out = np.linalg.inv(to_reg) @ geometry.from_cv_homography(warp.astype(np.float64)) @ to_tpl
+        out = out / out[2, 2]
+        if not geometry.plausible_homography(out, (th, tw), (H, W)):
+            return None, float(cc)
+        return out, float(cc)
 
     def _accept(self, ref: Match, loc: Match, how: str) -> Match:
         ref.score = max(float(loc.score), float(ref.score)) if loc.found else float(ref.score)
