@@ -223,3 +223,15 @@ def test_cli_export_writes_features_and_head(tmp_path):
     assert res.exit_code == 0, res.output
     assert "parity" in res.output
     assert {p.name for p in (tmp_path / "onnx").iterdir()} == {"features.onnx", "presence.json"}
+
+
+def test_train_preset_neural_with_a_missing_source_writes_nothing(tmp_path):
+    from typer.testing import CliRunner
+
+    from tmatch.cli.main import app
+
+    d = tmp_path / "cfg.yaml"
+    d.write_text("base: neural\ndata:\n  sources: [{kind: folder, path: /no/such/photos}]\n")
+    res = CliRunner().invoke(app, ["train", str(d), "--out", str(tmp_path / "run")])
+    assert isinstance(res.exception, tmatch.TmatchError) and "not found" in str(res.exception)
+    assert not (tmp_path / "run").exists()

@@ -217,7 +217,7 @@ class DeepCorrelationMatcher(Matcher):
                  threads: int | None = None,
                  scales: Sequence[float] = (0.7, 0.84, 1.0, 1.19, 1.41),
                  rotations: Sequence[float] = (-20.0, 0.0, 20.0),
-                 coarse_side: int = 56, template_side: int = 80, max_side: int = 640,
+                 coarse_side: int = 56, template_side: int = 80, max_side: int = 1024,
                  max_upscale: float = 2.0,
                  presence_threshold: float = 0.5, refine: bool = True, candidates: int = 3,
                  sure: float = 0.65, allow_untrained: bool = False):
@@ -280,8 +280,12 @@ class DeepCorrelationMatcher(Matcher):
         return _Prepared(template=template)
 
     def _factor(self, template_hw: tuple[int, int], image_hw: tuple[int, int], side: int) -> float:
+        """Network pixels per image pixel: the template's longer side becomes ``side`` (its
+        shorter side at least ``side / 3.5``: a thin template keeps two stride-8 cells across),
+        within ``max_side`` for the image and ``max_upscale``."""
         (h, w), (H, W) = template_hw, image_hw
-        r = min(side / max(h, w), self.max_side / max(H, W), self.max_upscale)
+        r = max(side / max(h, w), side / 3.5 / min(h, w))
+        r = min(r, self.max_side / max(H, W), self.max_upscale)
         return float(max(r, 8.0 / min(H, W)))  # at least one stride-8 cell across
 
     def _encoded(self, prepared: _Prepared, r: float) -> _Encoded:
@@ -508,7 +512,8 @@ class DeepCorrelationMatcher(Matcher):
         th, tw = prepared.template.shape[:2]
         H, W = image.shape[:2]
         # The region is small: the template may be upscaled further than in the coarse search.
-        rf = max(min(self.template_side / max(th, tw), 2.0 * self.max_upscale), r_coarse)
+        rf = max(min(max(self.template_side / max(th, tw), self.template_side / 3.5 / min(th, tw)),
+                     2.0 * self.max_upscale), r_coarse)
         poly = geometry.template_polygon(hm, (th, tw))
         (x0, y0), (x1, y1) = poly.min(axis=0), poly.max(axis=0)
         pad = 0.2 * max(x1 - x0, y1 - y0) + 16.0 / r_coarse

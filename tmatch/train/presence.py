@@ -172,9 +172,9 @@ def train_presence(config: TrainConfig, *, overwrite: bool = False,
     out = config.out_dir
     if (out / "best.safetensors").exists() and not overwrite:
         raise TmatchError(f"{out} already holds a run; pass --overwrite to start again")
+    data = build_data(config)  # bad sources fail here, before anything is written
     out.mkdir(parents=True, exist_ok=True)
     save_config(config, out / "config.yaml")
-    data = build_data(config)
     matcher = DeepCorrelationMatcher(weights=None, allow_untrained=True, threads=config.threads,
                                      device="cpu" if config.device == "cpu" else "auto")
     t_start = time.perf_counter()
