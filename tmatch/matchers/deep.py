@@ -221,14 +221,10 @@ class DeepCorrelationMatcher(Matcher):
                  max_upscale: float = 2.0,
                  presence_threshold: float = 0.5, refine: bool = True, candidates: int = 3,
                  sure: float = 0.65, allow_untrained: bool = False):
+        from tmatch.matchers.neural import search_grid
         from tmatch.models.features import Lite0Features
 
-        scales = tuple(float(s) for s in (scales if isinstance(scales, (list, tuple)) else [scales]))
-        rotations = tuple(float(a) for a in (rotations if isinstance(rotations, (list, tuple)) else [rotations]))
-        if not scales or any(not (0.05 <= s <= 20) for s in scales):
-            raise InputError(f"scales must be a non-empty list of factors in [0.05, 20], got {scales}")
-        if not rotations or any(not math.isfinite(a) for a in rotations):
-            raise InputError(f"rotations must be a non-empty list of angles in degrees, got {rotations}")
+        scales, rotations = search_grid(scales, rotations)
         if not 16 <= int(coarse_side) <= 512:
             raise InputError(f"coarse_side must be in [16, 512], got {coarse_side}")
         if not 16 <= int(template_side) <= 512:

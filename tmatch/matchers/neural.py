@@ -73,6 +73,23 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))
 
 
+def search_grid(scales: float | Sequence[float], rotations: float | Sequence[float]
+                ) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Check and normalise a template pyramid: ``(scales, rotations)`` as tuples of floats
+    (a single number is a one-element grid).
+
+    Raises:
+        InputError: an empty grid, a scale outside [0.05, 20] or a non-finite angle.
+    """
+    scales = tuple(float(s) for s in (scales if isinstance(scales, (list, tuple)) else [scales]))
+    rotations = tuple(float(a) for a in (rotations if isinstance(rotations, (list, tuple)) else [rotations]))
+    if not scales or any(not (0.05 <= s <= 20) for s in scales):
+        raise InputError(f"scales must be a non-empty list of factors in [0.05, 20], got {scales}")
+    if not rotations or any(not math.isfinite(a) for a in rotations):
+        raise InputError(f"rotations must be a non-empty list of angles in degrees, got {rotations}")
+    return scales, rotations
+
+
 def fit_template_polygon(component: np.ndarray, template_hw: tuple[int, int], angle_hint: float = 0.0,
                          scale_hint: float | None = None, max_aspect_error: float = 0.3,
                          min_fill: float = 0.85) -> tuple[np.ndarray, np.ndarray | None]:
@@ -159,18 +176,11 @@ class NetworkMatcher(Matcher):
     def __init__(self, weights: str | Path | None = None, runtime: str = "auto", device: str = "auto",
                  threads: int | None = None, threshold: float = 0.5, batch_size: int = 32,
                  min_area: int = 16, allow_untrained: bool = False):
-        import torch
-
         from tmatch.models.checkpoint import load_checkpoint
         from tmatch.models.config import ModelConfig
+        from tmatch.models.runtime import resolve_device
 
-        runtime, device = str(runtime).lower(), str(device).lower()
-        if runtime not in ("auto", "torch", "onnx"):
-            raise InputError(f"runtime must be auto, torch or onnx, got {runtime!r}")
-        if device not in ("auto", "cpu", "cuda"):
-            raise InputError(f"device must be auto, cpu or cuda, got {device!r}")
-        if device == "cuda" and not torch.cuda.is_available():
-            raise InputError("device 'cuda' requested but no CUDA GPU is available")
+        runtime, device = resolve_device(runtime, device)
         if not 0.0 < float(threshold) < 1.0:
             raise InputError(f"threshold must be in (0, 1), got {threshold}")
         if int(batch_size) < 1:
@@ -198,7 +208,7 @@ class NetworkMatcher(Matcher):
 
             self._model = build_model(self._config).eval()
         self.weights = None if self._weights_path is None else str(self._weights_path)
-        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        self.device = device
         if runtime == "auto":
             runtime = "onnx" if self.device == "cpu" and self._weights_path is not None else "torch"
         self.runtime = runtime
@@ -408,12 +418,7 @@ class NeuralMatcher(NetworkMatcher):
                  threads: int | None = None, threshold: float = 0.5, presence_threshold: float = 0.5,
                  scales: Sequence[float] = (0.8, 1.0, 1.25), rotations: Sequence[float] = (0.0,),
                  batch_size: int = 32, min_area: int = 16, allow_untrained: bool = False):
-        scales = tuple(float(s) for s in (scales if isinstance(scales, (list, tuple)) else [scales]))
-        rotations = tuple(float(a) for a in (rotations if isinstance(rotations, (list, tuple)) else [rotations]))
-        if not scales or any(not (0.05 <= s <= 20) for s in scales):
-            raise InputError(f"scales must be a non-empty list of factors in [0.05, 20], got {scales}")
-        if not rotations or any(not math.isfinite(a) for a in rotations):
-            raise InputError(f"rotations must be a non-empty list of angles in degrees, got {rotations}")
+        scales, rotations = search_grid(scales, rotations)
         if not 0.0 <= float(presence_threshold) <= 1.0:
             raise InputError(f"presence_threshold must be in [0, 1], got {presence_threshold}")
         super().__init__(weights=weights, runtime=runtime, device=device, threads=threads,

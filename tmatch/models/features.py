@@ -116,16 +116,9 @@ class Lite0Features:
 
     def __init__(self, runtime: str = "auto", device: str = "auto", threads: int | None = None,
                  pretrained: bool = True):
-        import torch
+        from tmatch.models.runtime import resolve_device
 
-        runtime, device = str(runtime).lower(), str(device).lower()
-        if runtime not in ("auto", "onnx", "torch"):
-            raise InputError(f"runtime must be auto, torch or onnx, got {runtime!r}")
-        if device not in ("auto", "cpu", "cuda"):
-            raise InputError(f"device must be auto, cpu or cuda, got {device!r}")
-        if device == "cuda" and not torch.cuda.is_available():
-            raise InputError("device 'cuda' requested but no CUDA GPU is available")
-        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        runtime, self.device = resolve_device(runtime, device)
         if runtime == "auto":
             runtime = "onnx" if self.device == "cpu" and pretrained else "torch"
         if runtime == "onnx" and not pretrained:

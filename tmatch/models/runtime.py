@@ -20,6 +20,25 @@ from tmatch.errors import InputError
 from tmatch.models.config import ModelConfig
 
 
+def resolve_device(runtime: str, device: str) -> tuple[str, str]:
+    """Check ``runtime`` (auto, torch, onnx) and ``device`` (auto, cpu, cuda) and resolve the
+    device: ``(runtime lower-cased, "cpu" or "cuda")``.
+
+    Raises:
+        InputError: an unknown value, or CUDA asked for without a GPU.
+    """
+    runtime, device = str(runtime).lower(), str(device).lower()
+    if runtime not in ("auto", "torch", "onnx"):
+        raise InputError(f"runtime must be auto, torch or onnx, got {runtime!r}")
+    if device not in ("auto", "cpu", "cuda"):
+        raise InputError(f"device must be auto, cpu or cuda, got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise InputError("device 'cuda' requested but no CUDA GPU is available")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return runtime, device
+
+
 @contextlib.contextmanager
 def torch_threads(n: int | None) -> Iterator[None]:
     """Run a block with ``torch.set_num_threads(n)`` and restore the previous count after
