@@ -330,8 +330,9 @@ class DeepCorrelationMatcher(Matcher):
 
     # -------------------------------------------------------------------- search
     def _image_features(self, image: np.ndarray, r: float, project: bool = False
-                        ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Unit features of ``image`` resized by ``r``, and the channel means they were centred by."""
+                        ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+        """Unit features of ``image`` resized by ``r``, the channel means they were centred by,
+        and the exact resize factors ``(rx, ry)`` (sizes are whole pixels)."""
         from tmatch.models.features import normalize
 
         H, W = image.shape[:2]
@@ -340,9 +341,9 @@ class DeepCorrelationMatcher(Matcher):
         im = cv2.resize(image, (nw, nh), interpolation=interp) if (nw, nh) != (W, H) else image
         feats = [f[0] for f in self._features(normalize(im)[None])]
         means = [f.mean(axis=(1, 2), keepdims=True) for f in feats]
-        self._last_factors = (nw / W, nh / H)
         proj = self._proj if project else None
-        return [_unit(f, m, proj if i == 2 else None) for i, (f, m) in enumerate(zip(feats, means))], means
+        units = [_unit(f, m, proj if i == 2 else None) for i, (f, m) in enumerate(zip(feats, means))]
+        return units, means, np.array([nw / W, nh / H])
 
     def _coarse(self, enc: _Encoded, f8: np.ndarray, mean8: np.ndarray) -> np.ndarray:
         """Scores ``(V, h8, w8)``: mean cosine of every variant at every stride-8 position (the
@@ -449,7 +450,7 @@ class DeepCorrelationMatcher(Matcher):
         th, tw = prepared.template.shape[:2]
         r = self._factor((th, tw), image.shape[:2], self.coarse_side)
         enc = self._encoded(prepared, r)
-        feats, means = self._image_features(image, r, project=True)
+        feats, means, _ = self._image_features(image, r, project=True)
         scores = self._coarse(enc, feats[2], means[2])
         best = scores.max(axis=0)
         return {"r": r, "enc": enc, "scores": scores, "best_v": scores.argmax(axis=0), "best": best,
@@ -517,8 +518,7 @@ class DeepCorrelationMatcher(Matcher):
         x1, y1 = int(min(W, math.ceil(x1 + pad))), int(min(H, math.ceil(y1 + pad)))
         if x1 - x0 < 8 or y1 - y0 < 8:
             return hm, 0, 0.0, 0.0, 0.0
-        feats, means = self._image_features(image[y0:y1, x0:x1], rf)
-        rxy = np.asarray(self._last_factors)  # the crop's exact resize factors
+        feats, means, rxy = self._image_features(image[y0:y1, x0:x1], rf)
         origin = (float(x0), float(y0))
         done, fine_cos, share = 0, 0.0, 0.0
         fv = None

@@ -96,7 +96,7 @@ def fit_projection(matcher, dataset, pairs: int, echo: Callable[[str], None],
     for slot in range(pairs):
         pair = dataset.pair(0, slot)
         r = matcher._factor(pair.template.shape[:2], pair.image.shape[:2], matcher.coarse_side)
-        feats, _ = matcher._image_features(pair.image, r)
+        feats, _, _ = matcher._image_features(pair.image, r)
         f = feats[2].reshape(40, -1)  # unit vectors of centred features
         cov += f @ f.T
         count += f.shape[1]
