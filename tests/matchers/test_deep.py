@@ -235,3 +235,17 @@ def test_train_preset_neural_with_a_missing_source_writes_nothing(tmp_path):
     res = CliRunner().invoke(app, ["train", str(d), "--out", str(tmp_path / "run")])
     assert isinstance(res.exception, tmatch.TmatchError) and "not found" in str(res.exception)
     assert not (tmp_path / "run").exists()
+
+
+def test_train_preset_neural_refuses_torchrun_and_resume(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from tmatch.cli.main import app
+
+    res = CliRunner().invoke(app, ["train", "neural", "--out", str(tmp_path / "r"), "--resume"])
+    assert isinstance(res.exception, tmatch.TmatchError)  # nothing to resume / one pass
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    res = CliRunner().invoke(app, ["train", "neural", "--out", str(tmp_path / "r")])
+    assert isinstance(res.exception, tmatch.TmatchError) and "torchrun" in str(res.exception)
+    assert not (tmp_path / "r").exists()

@@ -58,15 +58,17 @@ def train_cmd(
 
       tmatch train smoke --out runs/smoke                      # seconds on a CPU
 
-      tmatch train --preset neural                             # the shipped weights' recipe
+      tmatch train --preset neural                             # the shipped neural weights (minutes)
 
-      tmatch train neural --data cutouts:stamps/ --data photos/ --epochs 30 --out runs/n1
+      tmatch train neural --data cutouts:stamps/ --data photos/ --train-pairs 3000 --out runs/n1
+
+      tmatch train neural-seg --data cutouts:stamps/ --epochs 30 --out runs/seg   # a network
 
       tmatch train seed --device cuda --workers 8              # the original recipe
 
       tmatch train my.yaml --out runs/n1 --resume --epochs 60  # continue, longer
 
-      torchrun --nproc_per_node 4 -m tmatch train neural --out runs/ddp   # 4 GPUs
+      torchrun --nproc_per_node 4 -m tmatch train neural-seg --out runs/ddp   # 4 GPUs
     """
     from tmatch.train.config import apply_overrides, load_config
 
@@ -98,8 +100,13 @@ def train_cmd(
         return
 
     if cfg.model.arch == "correlation":
+        from tmatch.train.distributed import env_ranks
+
         if resume:
             raise TmatchError("the neural matcher's presence head trains in one pass; drop --resume")
+        if env_ranks()[2] > 1:
+            raise TmatchError("the neural matcher's presence head trains in one process (minutes on "
+                              "a CPU); run it without torchrun")
         from tmatch.train.presence import train_presence
 
         typer.echo(f"training the presence head of neural ({cfg.name}) -> {cfg.out_dir}")
