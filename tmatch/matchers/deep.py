@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -399,11 +398,7 @@ class DeepCorrelationMatcher(Matcher):
             pick = np.linspace(0, len(ii) - 1, max_cells).round().astype(int)
             ii, jj = ii[pick], jj[pick]
         t = _unit(v.feats[level], mean)[:, ii, jj]  # (C, N)
-        # canvas cell centres (centre coords) -> template edge coords
-        Ainv = cv2.invertAffineTransform(v.affine)
-        pts = np.stack([jj * s, ii * s], axis=1).astype(np.float64)
-        tp = pts @ Ainv[:, :2].T + Ainv[:, 2] + 0.5
-        ip = (geometry.project(hm, tp) - np.asarray(origin)) * r - 0.5  # region-net centre coords
+        tp, ip = _cell_positions(v, s, ii, jj, hm, r, origin)
         ci, cj = np.round(ip[:, 1] / s).astype(int), np.round(ip[:, 0] / s).astype(int)
         _, Hf, Wf = fimg.shape
         P = radius
@@ -544,10 +539,7 @@ class DeepCorrelationMatcher(Matcher):
         if len(ii) == 0:
             return 0.0
         t = _unit(v.feats[1], mean)[:, ii, jj]
-        Ainv = cv2.invertAffineTransform(v.affine)
-        pts = np.stack([jj * s, ii * s], axis=1).astype(np.float64)
-        tp = pts @ Ainv[:, :2].T + Ainv[:, 2] + 0.5
-        ip = (geometry.project(hm, tp) - np.asarray(origin)) * r - 0.5
+        _, ip = _cell_positions(v, s, ii, jj, hm, r, origin)
         fx, fy = ip[:, 0] / s, ip[:, 1] / s
         _, Hf, Wf = fimg.shape
         inside = (fx >= 0) & (fy >= 0) & (fx <= Wf - 1) & (fy <= Hf - 1)
@@ -607,14 +599,18 @@ class DeepCorrelationMatcher(Matcher):
         keep = geometry.nms([m.polygon for m in ms], [m.score for m in ms], iou_threshold=0.3)
         return [ms[i] for i in keep[:max_instances]]
 
-    def _match_batch(self, prepared: _Prepared, template: np.ndarray, images: Sequence[np.ndarray]) -> list[Match]:
-        out = []
-        for im in images:
-            t0 = time.perf_counter()
-            m = self._match(prepared, template, im)
-            m.ms = (time.perf_counter() - t0) * 1000.0
-            out.append(m)
-        return out
+
+
+def _cell_positions(v: _Variant, s: int, ii: np.ndarray, jj: np.ndarray, hm: np.ndarray, r: np.ndarray,
+                    origin: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Where the stride-``s`` canvas cells ``(ii, jj)`` of variant ``v`` are: ``(template edge
+    coords (N, 2), centre coords in the network frame of the region at ``origin`` resized by
+    ``r = (rx, ry)`` where ``hm`` puts them (N, 2))``."""
+    a_inv = cv2.invertAffineTransform(v.affine)
+    pts = np.stack([jj * s, ii * s], axis=1).astype(np.float64)  # canvas cell centres (centre coords)
+    tp = pts @ a_inv[:, :2].T + a_inv[:, 2] + 0.5
+    ip = (geometry.project(hm, tp) - np.asarray(origin)) * r - 0.5
+    return tp, ip
 
 
 def similarity_params(hm: np.ndarray) -> tuple[float, float]:

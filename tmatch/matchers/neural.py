@@ -404,7 +404,7 @@ class NeuralMatcher(NetworkMatcher):
         **options: see :class:`NetworkMatcher`.
 
     >>> import numpy as np, tmatch
-    >>> m = tmatch.load_matcher("neural", allow_untrained=True, runtime="torch")
+    >>> m = tmatch.load_matcher("neural-seg", allow_untrained=True, runtime="torch")
     >>> img = np.zeros((64, 80, 3), np.uint8)
     >>> m.match(img[:20, :30], img).mask.shape
     (64, 80)
