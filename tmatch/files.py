@@ -1,0 +1,92 @@
+"""Writing files so that a kill never leaves a torn one, and the cache folder.
+
+Every output of tmatch appears at its final name only when complete: a file is written to a
+hidden temporary name beside it, flushed to disk and moved into place with ``os.replace``; a
+folder is built under a hidden temporary name and renamed into place.
+
+>>> import tempfile, pathlib
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> atomic_write(d / "a.txt", "hello").read_text()
+'hello'
+>>> with atomic_dir(d / "out") as tmp:
+...     _ = (tmp / "x.json").write_text("{}")
+>>> sorted(p.name for p in (d / "out").iterdir())
+['x.json']
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterator
+
+
+def cache_root() -> Path:
+    """``$TMATCH_CACHE`` or ``~/.cache/tmatch``: exported graphs, the sample set."""
+    env = os.environ.get("TMATCH_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "tmatch"
+
+
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def atomic_write(path: str | os.PathLike, data: str | bytes, sync: bool = True) -> Path:
+    """Write ``data`` (text as UTF-8, or bytes) to ``path`` via a temporary file and
+    ``os.replace``; the parent folder is created. ``sync`` fsyncs before the rename."""
+    return atomic_save(path, lambda tmp: _write(tmp, data, sync))
+
+
+def _write(tmp: Path, data: str | bytes, sync: bool) -> None:
+    with open(tmp, "wb") as f:
+        f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        f.flush()
+        if sync:
+            os.fsync(f.fileno())
+
+
+def atomic_save(path: str | os.PathLike, writer: Callable[[Path], object]) -> Path:
+    """Let ``writer(tmp_path)`` write a file, then move it to ``path`` (for writers that need a
+    path: ``torch.save``, ``safetensors.save_file``, ``cv2.imwrite``). A failure removes the
+    temporary file and leaves any earlier ``path`` as it was."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_name(path)
+    try:
+        writer(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+@contextlib.contextmanager
+def atomic_dir(final: str | os.PathLike, replace: bool = True) -> Iterator[Path]:
+    """Build a folder under a temporary name beside ``final``; on success it becomes ``final``.
+
+    With ``replace`` an existing ``final`` is swapped out (old folder removed after the new one
+    is in place); without it, a ``final`` that appeared meanwhile (another process won a race)
+    is kept and the new folder discarded. A failure leaves ``final`` as it was.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    old: Path | None = None
+    try:
+        yield tmp
+        if final.exists() and replace:
+            old = final.with_name(f".{final.name}.{os.getpid()}.old")
+            os.replace(final, old)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not final.exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
