@@ -93,5 +93,5 @@ def test_roi_outside_and_malformed(astronaut):
 def test_wrong_shape_and_type():
     with pytest.raises(InputError, match="shape"):
         io.read_image(np.zeros((4, 4, 2), np.uint8))
-    with pytest.raises(InputError, match="numpy array or a path"):
+    with pytest.raises(InputError, match="a path, a numpy array, a PIL image or a torch tensor"):
         io.read_image([[1, 2], [3, 4]])

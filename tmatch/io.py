@@ -9,22 +9,38 @@ one-line message.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 import cv2
 import numpy as np
 
 from tmatch.errors import InputError
 
-ImageLike = Union[str, os.PathLike, np.ndarray]
+#: what every entry point accepts as an image: a path, an array, a ``PIL.Image`` or a torch
+#: tensor (``(C, H, W)`` or ``(1, C, H, W)`` with C in 1/3/4, or ``(H, W[, C])``; float in [0, 1]
+#: or integer).
+ImageLike = Union[str, os.PathLike, np.ndarray, Any]
+
+#: EXIF orientation tag -> (transpose, np.rot90 count, mirror left-right before the rotation):
+#: the same turns as PIL's ``ImageOps.exif_transpose``.
+_EXIF_ROTATIONS = {2: (False, 0, True), 3: (False, 2, False), 4: (False, 2, True),
+                   5: (True, 0, False), 6: (False, 3, False), 7: (True, 2, False),
+                   8: (False, 1, False)}
+
+
+class PageWarning(UserWarning):
+    """A multi-page file (TIFF) was read: only its first page is used."""
 
 
 def read_image(source: ImageLike, what: str = "image") -> np.ndarray:
     """Read a path or take an array, and return it as ``(H, W, 3)`` RGB uint8.
 
     Args:
-        source: a file path, or an array ``(H, W)``, ``(H, W, 1|3|4)`` of any numeric dtype.
+        source: a file path (JPEG/TIFF EXIF orientation applied; a multi-page file gives its
+            first page and a :class:`PageWarning`), an array ``(H, W)``, ``(H, W, 1|3|4)`` of any
+            numeric dtype, a ``PIL.Image`` or a torch tensor (see :func:`to_array`).
         what: the word used in error messages ("template", "image"...).
 
     Returns:
@@ -50,8 +66,78 @@ def read_image(source: ImageLike, what: str = "image") -> np.ndarray:
             arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
         elif arr.ndim == 3 and arr.shape[2] == 4:
             arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA)
+        arr = _apply_exif_orientation(arr, data)
+        pages = _page_count(path, data)
+        if pages > 1:
+            warnings.warn(f"{what} {path.name} has {pages} pages; page 1 is used", PageWarning,
+                          stacklevel=2)
         return as_rgb(arr, what=f"{what} {path.name}")
-    return as_rgb(source, what=what)
+    return as_rgb(to_array(source, what), what=what)
+
+
+def to_array(source: Any, what: str = "image") -> Any:
+    """A ``PIL.Image`` or torch tensor as a numpy ``(H, W[, C])`` array; anything else as is.
+
+    Tensors are read as ``(C, H, W)`` (torchvision's layout) when the first axis has 1, 3 or 4
+    entries and the last does not, and a leading batch axis of one is dropped.
+
+    >>> import numpy as np
+    >>> to_array(np.zeros((2, 3))).shape
+    (2, 3)
+    """
+    if hasattr(source, "getbands") and hasattr(source, "convert"):  # PIL.Image
+        if source.mode.startswith(("I;16", "I", "F")):
+            return np.asarray(source)  # 16-bit / float pixels, scaled by as_rgb
+        return np.asarray(source.convert("RGBA" if "A" in source.getbands() else "RGB"))
+    if hasattr(source, "detach") and hasattr(source, "cpu") and hasattr(source, "numpy"):
+        arr = source.detach().cpu()
+        if str(getattr(arr, "dtype", "")) in ("torch.bfloat16", "torch.float16"):
+            arr = arr.float()
+        arr = arr.numpy()
+        if arr.ndim == 4:
+            if arr.shape[0] != 1:
+                raise InputError(f"{what} tensor has a batch of {arr.shape[0]}; pass one image")
+            arr = arr[0]
+        if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[2] not in (1, 3, 4):
+            arr = np.transpose(arr, (1, 2, 0))
+        return arr
+    return source
+
+
+def _apply_exif_orientation(arr: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """Turn a decoded JPEG/TIFF the way its EXIF orientation tag says (cameras store the
+    sensor's rows and a tag; viewers, and the coordinates users see, follow the tag)."""
+    head = bytes(data[:4])
+    if not (head[:2] == b"\xff\xd8" or head in (b"II*\x00", b"MM\x00*")):
+        return arr
+    try:
+        import io as _io
+
+        from PIL import Image
+
+        with Image.open(_io.BytesIO(data.tobytes())) as im:
+            tag = int(im.getexif().get(0x0112, 1))
+    except Exception:  # no PIL, or unreadable EXIF: the raw orientation
+        return arr
+    if tag not in _EXIF_ROTATIONS:
+        return arr
+    transpose, k, flip = _EXIF_ROTATIONS[tag]
+    if transpose:
+        arr = np.swapaxes(arr, 0, 1)
+    if flip:
+        arr = arr[:, ::-1]
+    if k:
+        arr = np.rot90(arr, k)
+    return np.ascontiguousarray(arr)
+
+
+def _page_count(path: Path, data: np.ndarray) -> int:
+    if bytes(data[:4]) not in (b"II*\x00", b"MM\x00*"):
+        return 1
+    try:
+        return max(1, int(cv2.imcount(str(path))))
+    except cv2.error:
+        return 1
 
 
 def as_rgb(arr: np.ndarray, what: str = "image") -> np.ndarray:
@@ -62,7 +148,8 @@ def as_rgb(arr: np.ndarray, what: str = "image") -> np.ndarray:
     0/255.
     """
     if not isinstance(arr, np.ndarray):
-        raise InputError(f"{what} must be a numpy array or a path, got {type(arr).__name__}")
+        raise InputError(f"{what} must be a path, a numpy array, a PIL image or a torch tensor, "
+                         f"got {type(arr).__name__}")
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):

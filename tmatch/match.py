@@ -37,7 +37,7 @@ class Match:
 
     >>> import numpy as np
     >>> m = Match.absent((4, 5), method="demo")
-    >>> m.found, m.mask.shape, m.mask.any()
+    >>> m.found, m.mask.shape, bool(m.mask.any())
     (False, (4, 5), False)
     """
 
@@ -81,6 +81,56 @@ class Match:
         if mask:
             out["mask"] = rle.encode(self.mask)
         return out
+
+    @property
+    def xywh(self) -> tuple[int, int, int, int] | None:
+        """The box as ``(x, y, w, h)`` (the same as :attr:`box`), ``None`` when not found."""
+        return None if self.box is None else tuple(int(v) for v in self.box)  # type: ignore[return-value]
+
+    @property
+    def xyxy(self) -> tuple[int, int, int, int] | None:
+        """The box as ``(x1, y1, x2, y2)``, corners exclusive, ``None`` when not found.
+
+        >>> import numpy as np
+        >>> from tmatch.geometry import rect_polygon
+        >>> m = Match(True, 0.9, rect_polygon(2, 3, 4, 5), (2, 3, 4, 5), np.zeros((9, 9), bool))
+        >>> m.xyxy
+        (2, 3, 6, 8)
+        """
+        if self.box is None:
+            return None
+        x, y, w, h = (int(v) for v in self.box)
+        return x, y, x + w, y + h
+
+    def to_coco(self, image_id: int, category_id: int = 1) -> dict[str, Any] | None:
+        """This match as one entry of a COCO results file (``loadRes``/``COCOeval`` format):
+        ``image_id``, ``category_id``, ``bbox`` ``[x, y, w, h]``, ``score`` and the mask as
+        ``segmentation`` (COCO RLE). ``None`` when nothing was found: COCO results list
+        detections only.
+
+        >>> import numpy as np
+        >>> from tmatch.geometry import rect_polygon
+        >>> mask = np.zeros((9, 9), bool); mask[3:8, 2:6] = True
+        >>> m = Match(True, 0.9, rect_polygon(2, 3, 4, 5), (2, 3, 4, 5), mask)
+        >>> e = m.to_coco(image_id=7, category_id=2)
+        >>> e["image_id"], e["category_id"], e["bbox"], e["score"]
+        (7, 2, [2, 3, 4, 5], 0.9)
+        >>> Match.absent((9, 9)).to_coco(7) is None
+        True
+        """
+        if not self.found or self.box is None:
+            return None
+        return {"image_id": int(image_id), "category_id": int(category_id),
+                "bbox": [int(v) for v in self.box], "score": round(float(self.score), 6),
+                "segmentation": rle.encode(self.mask)}
+
+    def to_detections(self, class_id: int = 0) -> Any:
+        """This match as ``supervision.Detections`` (one row when found, none otherwise), with
+        ``xyxy``, ``mask``, ``confidence`` and ``class_id``. Needs ``pip install supervision``.
+        See :func:`tmatch.interop.to_detections` for several matches at once."""
+        from tmatch.interop import to_detections
+
+        return to_detections([self], class_ids=[class_id])
 
     def to_json(self, **kwargs: Any) -> str:
         """``to_dict()`` as a JSON string."""
