@@ -266,7 +266,7 @@ def test_feature_camera_template_from_a_live_frame_then_matching_continues(
     frames = list(small_clip.frames[:8])
     frames.insert(5, None)  # a dropped read
     monkeypatch.setattr(_FakeCamera, "frames", frames)
-    monkeypatch.setattr(video.cv2, "VideoCapture", _FakeCamera)
+    monkeypatch.setattr(cv2, "VideoCapture", _FakeCamera)
     with video.open_source(0) as cam:
         assert cam.kind == "camera" and cam.fps == 30 and cam.frame_count is None
         assert np.array_equal(cam.frame(2), small_clip.frames[2])
