@@ -27,9 +27,11 @@ def video_cmd(
     method: Method = "sift",
     weights: Weights = None,
     out: Annotated[Optional[Path], typer.Option(
-        "--out", "-o", help="Annotated video to write (.mp4, .avi, .mkv, .mov, .m4v).")] = None,
+        "--out", "-o", help="Annotated video to write (.mp4, .avi, .mkv, .mov, .m4v); it appears "
+                            "when complete.")] = None,
     jsonl: Annotated[Optional[Path], typer.Option(
-        "--jsonl", help="JSON lines to write, one per matched frame, flushed per frame.")] = None,
+        "--jsonl", help="JSON lines to write, one per matched frame (appears when the run ends).",
+    )] = None,
     every: Annotated[int, typer.Option(
         "--every", help="Match one frame in N (the video keeps every frame).", min=1)] = 1,
     track: Annotated[bool, typer.Option(
@@ -58,6 +60,9 @@ def video_cmd(
     progress: Annotated[bool, typer.Option(
         "--progress/--no-progress", help="Progress bar with FPS (when stderr is a terminal).",
     )] = True,
+    join: Annotated[Optional[Path], typer.Option(
+        "--join", help="Only join the parts a killed --segment run left (OUT.part000.mp4...) "
+                       "into OUT, then stop.")] = None,
 ) -> None:
     """Find the template in every frame of SOURCE; write an annotated video and JSON lines.
 
@@ -73,11 +78,22 @@ def video_cmd(
       tmatch video frames/ --template cup.png --method orb --layout panels --out panels.mp4
 
       tmatch video --camera 0 --select --method orb --show
+
+      tmatch video --join runs/out.mp4      # the parts of a killed --segment run
     """
     from tmatch import io, video
     from tmatch.errors import InputError
     from tmatch.registry import load_matcher
+    from tmatch.video import checks, outputs
 
+    if join is not None:
+        if source is not None or camera is not None or out is not None:
+            raise InputError("--join OUT joins leftover parts only; give no SOURCE, --camera "
+                             "or --out with it")
+        checks.check_outputs({"--join": join}, video="--join", codec=codec)
+        frames = outputs.join_parts(join, codec=codec)
+        typer.echo(f"joined {frames} frame(s) into {join}")
+        return
     if (source is None) == (camera is None):
         raise InputError("give either SOURCE (a video file or a folder of frames) "
                          "or --camera INDEX")
@@ -124,6 +140,9 @@ def video_cmd(
         finally:
             if bar is not None:
                 bar.close()
+    if summary.leftover_frames:
+        typer.echo(f"parts of {out} left by an earlier run were joined into it "
+                   f"({summary.leftover_frames} frames), then replaced by this run", err=True)
     typer.echo(summary.line())
     if summary.segments:
         parts = ", ".join(str(p) for p in summary.segments)

@@ -15,6 +15,9 @@ One module per piece, each usable alone:
 - ``sinks``: :class:`VideoSink` (codec choice and fall-back, fixed output size, optional segments
   that survive a SIGKILL, :func:`join_parts`) and :class:`JsonlSink`;
 - ``render``: :func:`render_frame`, the picture of one frame; ``display``: live windows;
+- ``outputs``: files that appear at their final name only when complete (hidden staging
+  names), leftover parts of a killed segmented run and :func:`join_parts`;
+- ``checks``: numeric options and output paths judged before any work;
 - ``formats``: video and image suffixes, codecs per container;
 - ``loop``: :func:`run_video`, tying them together, stopping cleanly on ``q``, Ctrl-C or SIGTERM.
 
@@ -31,6 +34,7 @@ Shape letters: H×W frame, h×w template, N frames.
 """
 
 from tmatch.data.clips import SyntheticClip, clip_ious, synthetic_clip
+from tmatch.video.checks import check_outputs
 from tmatch.video.display import display_problem, select_roi
 from tmatch.video.formats import (
     CODECS,
@@ -42,6 +46,7 @@ from tmatch.video.formats import (
     quiet_native_stderr,
 )
 from tmatch.video.loop import FrameResult, VideoSummary, run_video
+from tmatch.video.outputs import join_parts, leftover_parts
 from tmatch.video.render import render_frame
 from tmatch.video.sinks import (
     JsonlSink,
@@ -79,10 +84,13 @@ __all__ = [
     "VideoSink",
     "VideoSummary",
     "VideoTracker",
+    "check_outputs",
     "clip_ious",
     "codec_candidates",
     "display_problem",
     "frame_record",
+    "join_parts",
+    "leftover_parts",
     "open_source",
     "quiet_native_stderr",
     "read_jsonl",

@@ -12,6 +12,7 @@ import numpy as np
 
 from tmatch.errors import InputError
 
+
 def display_problem() -> str | None:
     """Why windows cannot be opened here (``None`` when they can): a headless OpenCV build, or
     no display server."""

@@ -61,8 +61,9 @@ def codec_candidates(path: str | os.PathLike, codec: str = "auto") -> tuple[str,
     """
     suffix = Path(path).suffix.lower()
     if suffix not in CODECS:
-        raise InputError(f"cannot write video {Path(path).name!r}: use one of "
-                         f"{', '.join(CODECS)} as the suffix")
+        what = f"suffix {suffix!r}" if suffix else "no suffix"
+        raise InputError(f"cannot write video {Path(path).name!r} ({what}): the video suffix "
+                         f"must be one of {', '.join(CODECS)}")
     if codec in ("", "auto", None):
         return CODECS[suffix]
     if len(codec) != 4:

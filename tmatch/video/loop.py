@@ -14,12 +14,15 @@ from typing import Any, Callable
 
 from tmatch.errors import InputError
 from tmatch.match import Match
+from tmatch.video.checks import check_number
 from tmatch.video.display import _Window
 from tmatch.video.formats import LAYOUTS
+from tmatch.video.outputs import join_parts, leftover_parts
 from tmatch.video.render import render_frame
 from tmatch.video.sinks import JsonlSink, VideoSink, frame_record
 from tmatch.video.sources import Frame, FrameSource
 from tmatch.video.tracker import VideoTracker
+
 
 @dataclass
 class FrameResult:
@@ -57,6 +60,10 @@ class VideoSummary:
         video: the video written, if any; ``codec`` its FourCC.
         jsonl: the JSON lines file, if any.
         segments: video parts left on disk (only if joining them failed).
+        frames_failed: matched frames the matcher could not search (a frame smaller than the
+            template...), reported as not found; ``error`` says why for the first one.
+        leftover_frames: frames of parts that an earlier, killed run left beside ``video``,
+            joined into it before this run (whose video then replaced it).
     """
 
     source: str
@@ -75,6 +82,9 @@ class VideoSummary:
     codec: str | None = None
     jsonl: Path | None = None
     segments: list[Path] = field(default_factory=list)
+    frames_failed: int = 0
+    error: str | None = None
+    leftover_frames: int = 0
 
     @property
     def interrupted(self) -> bool:
@@ -87,6 +97,8 @@ class VideoSummary:
                  f"{self.fps:.1f} FPS"]
         if self.frames_corrupt:
             parts.append(f"{self.frames_corrupt} corrupt frame(s) skipped")
+        if self.frames_failed:
+            parts.append(f"{self.frames_failed} frame(s) not searched ({self.error})")
         if self.frames_resized:
             parts.append(f"{self.frames_resized} frame(s) resized")
         if self.tracked:
@@ -144,13 +156,14 @@ def run_video(source: FrameSource, tracker: VideoTracker, *, out: str | os.PathL
         out: annotated video to write (every readable frame, at the source's frame rate and
             the first frame's size; frames skipped by ``every`` show the last result).
         jsonl: JSON lines to write, one per matched frame (:func:`frame_record`), flushed
-            per frame.
+            per frame to a hidden staging file that becomes ``jsonl`` at the end.
         every: match one frame in ``every``.
         layout: ``"overlay"`` or ``"panels"`` (query | frame | mask | overlay).
         show: live window (``q`` or Esc quits); refused without a display.
         codec: ``"auto"`` or a FourCC for ``out``.
         segment_seconds: write ``out`` in parts of this length that survive a SIGKILL (joined
-            at the end); 0 writes one file.
+            at the end); 0 writes one file. Parts a killed run left beside ``out`` are joined
+            into it before this run starts.
         max_frames: stop after this many readable frames.
         label: text written at the bottom of each picture (default: the matcher's name).
         on_frame: called after each frame with a :class:`FrameResult`; returning ``False``
@@ -158,7 +171,8 @@ def run_video(source: FrameSource, tracker: VideoTracker, *, out: str | os.PathL
 
     Returns:
         a :class:`VideoSummary`. Ctrl-C and SIGTERM stop the loop after the current frame and
-        still close the video and the JSON lines, which stay valid.
+        still finish the video and the JSON lines. Each output appears at its name only when
+        finished (a SIGKILL leaves none there); an error leaves none.
     """
     if int(every) < 1:
         raise InputError(f"--every must be >= 1, got {every}")
@@ -166,8 +180,7 @@ def run_video(source: FrameSource, tracker: VideoTracker, *, out: str | os.PathL
         raise InputError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     if max_frames is not None and int(max_frames) < 1:
         raise InputError(f"max frames must be >= 1, got {max_frames}")
-    if segment_seconds < 0:
-        raise InputError(f"segment length must be >= 0 seconds, got {segment_seconds}")
+    segment_seconds = check_number(segment_seconds, "segment length (seconds)", lo=0)
     every = int(every)
     label = tracker.name if label is None else label
     summary = VideoSummary(source=source.name, prepare_ms=tracker.prepare_ms)
@@ -175,11 +188,14 @@ def run_video(source: FrameSource, tracker: VideoTracker, *, out: str | os.PathL
     if segment_seconds > 0:
         segment_frames = max(1, segment_frames)
     sink = VideoSink(out, source.fps, codec, segment_frames) if out is not None else None
+    if out is not None and leftover_parts(out):
+        summary.leftover_frames = join_parts(out, codec=codec)
     window = _Window() if show else None
     lines = JsonlSink(jsonl) if jsonl is not None else None
     stamps: deque[float] = deque(maxlen=30)
     last: Match | None = None
     stop = _StopSignals()
+    failed = False
     t_start = time.perf_counter()
     try:
         with stop:
@@ -199,6 +215,9 @@ def run_video(source: FrameSource, tracker: VideoTracker, *, out: str | os.PathL
                         mine = last = tracker.step(frame.image)
                         summary.frames_matched += 1
                         summary.frames_found += int(mine.found)
+                        if "error" in mine.extra:
+                            summary.frames_failed += 1
+                            summary.error = summary.error or str(mine.extra["error"])
                         if lines is not None:
                             lines.write(frame_record(frame, mine))
                     stamps.append(time.perf_counter())
@@ -218,20 +237,23 @@ def run_video(source: FrameSource, tracker: VideoTracker, *, out: str | os.PathL
                         break
             except KeyboardInterrupt:
                 stop.reason = stop.reason or "SIGINT"
+            except BaseException:
+                failed = True  # an error: nothing unfinished appears at the output names
+                raise
             finally:
                 stop.closing = True
                 if stop.reason is not None:
                     summary.stopped = stop.reason
                 summary.seconds = time.perf_counter() - t_start
-                if lines is not None:
-                    lines.close()
                 if window is not None:
                     window.close()
-                if sink is not None:
-                    sink.close()
+                for output in (lines, sink):
+                    if output is not None:
+                        output.abort() if failed else output.close()
     finally:
-        if lines is not None:
-            lines.close()
+        for output in (lines, sink):  # a close that failed midway
+            if output is not None:
+                output.abort()
     summary.fps = summary.frames_matched / summary.seconds if summary.seconds > 0 else 0.0
     summary.tracked = tracker.tracked
     if sink is not None:

@@ -8,6 +8,7 @@ from tmatch.errors import InputError
 from tmatch.match import Match
 from tmatch.video.formats import LAYOUTS
 
+
 def render_frame(image: np.ndarray, match: Match | None, template: np.ndarray,
                  layout: str = "overlay", fps: float | None = None, label: str | None = None,
                  panel_height: int | None = None) -> np.ndarray:

@@ -9,42 +9,67 @@ import contextlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, TypeVar
 
 import cv2
 import numpy as np
 
 from tmatch import io
 from tmatch.errors import InputError, TmatchError
+from tmatch.files import atomic_dir
 from tmatch.match import Match
-from tmatch.video.formats import DEFAULT_FPS, codec_candidates, quiet_native_stderr
+from tmatch.video.checks import check_fps
+from tmatch.video.formats import DEFAULT_FPS, codec_candidates
+from tmatch.video.outputs import (
+    join_parts,
+    open_writer,
+    part_path,
+    publish,
+    remove_stale,
+    staging_path,
+)
 from tmatch.video.sources import Frame
 
-def _open_writer(path: Path, fourcc: str, fps: float, hw: tuple[int, int]
-                 ) -> cv2.VideoWriter | None:
-    size = (int(hw[1]), int(hw[0]))
-    with quiet_native_stderr():
-        w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), float(fps), size)
-    if w.isOpened():
-        return w
-    w.release()
-    return None
+_O = TypeVar("_O", bound="_Output")
 
 
-class VideoSink:
+class _Output:
+    """An output file that is finished by :meth:`close` or dropped by :meth:`abort`; as a
+    context manager, closed at the end of the block or on Ctrl-C, dropped on an error."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _O) -> _O:
+        return self
+
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        if exc_type is None or issubclass(exc_type, KeyboardInterrupt):
+            self.close()
+        else:
+            self.abort()
+
+
+class VideoSink(_Output):
     """Write RGB frames to a video file at a fixed size and frame rate.
 
     The writer opens on the first frame, whose size (made even, as encoders need) fixes the
     output size: later frames of another size are resized to it (counted in ``resized``).
+    The file is written under a hidden staging name and appears at ``path`` only when
+    :meth:`close` has finished it (an MP4 is only playable once closed); :meth:`abort` drops it.
 
     Args:
         path: output file; the suffix picks the container (``.mp4``, ``.avi``, ``.mkv``...).
         fps: frames per second.
         codec: ``"auto"`` (H.264 ``avc1`` when available, else ``mp4v`` for MP4; ``MJPG`` for
             AVI) or a FourCC.
-        segment_frames: when > 0, write ``OUT.part000.mp4``, ``OUT.part001.mp4``... each closed
-            after this many frames, so that all but the last survive a SIGKILL; :meth:`close`
-            joins them into ``path`` and deletes them.
+        segment_frames: when > 0, write ``OUT.part000.mp4``, ``OUT.part001.mp4``... each
+            appearing when closed after this many frames, so that all but the last survive a
+            SIGKILL; :meth:`close` joins them into ``path`` and deletes them
+            (:func:`~tmatch.video.outputs.join_parts` joins parts a killed run left).
 
     Raises:
         TmatchError: no codec for this container can be opened.
@@ -54,9 +79,7 @@ class VideoSink:
                  segment_frames: int = 0):
         self.path = Path(path)
         self.candidates = codec_candidates(self.path, codec)
-        if not (np.isfinite(fps) and fps > 0):
-            raise InputError(f"fps must be > 0, got {fps}")
-        self.fps = float(fps)
+        self.fps = check_fps(fps)
         self.segment_frames = max(0, int(segment_frames))
         self.codec: str | None = None
         self.frame_hw: tuple[int, int] | None = None
@@ -65,25 +88,30 @@ class VideoSink:
         self.parts: list[Path] = []
         self._first_hw: tuple[int, int] | None = None
         self._writer: cv2.VideoWriter | None = None
+        self._target: Path | None = None
         self._in_part = 0
         self._closed = False
 
-    def _part_path(self, k: int) -> Path:
-        return self.path.with_name(f"{self.path.stem}.part{k:03d}{self.path.suffix}")
-
-    def _open(self, target: Path) -> cv2.VideoWriter:
-        target.parent.mkdir(parents=True, exist_ok=True)
+    def _open(self, target: Path) -> None:
         assert self.frame_hw is not None
-        tried = [self.codec] if self.codec else list(self.candidates)
-        for cc in tried:
-            w = _open_writer(target, cc, self.fps, self.frame_hw)
-            if w is not None:
-                self.codec = cc
-                return w
-        h, w_ = self.frame_hw
-        raise TmatchError(f"cannot write {target.suffix} video {target}: no codec among "
-                          f"{', '.join(tried)} works in this OpenCV build at {w_}x{h} "
-                          "(try --codec mp4v, or an .avi output)")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if self._target is None:
+            remove_stale(self.path)  # first file of this sink: clear what killed runs left
+        tried = (self.codec,) if self.codec else self.candidates
+        self._writer, self.codec = open_writer(staging_path(target), tried, self.fps,
+                                               self.frame_hw)
+        self._target = target
+        self._in_part = 0
+
+    def _finish(self) -> None:
+        """Close the file being written and move it to its final name."""
+        if self._writer is None or self._target is None:
+            return
+        self._writer.release()
+        self._writer = None
+        publish(staging_path(self._target), self._target)
+        if self.segment_frames:
+            self.parts.append(self._target)
 
     def write(self, rgb: np.ndarray) -> None:
         """Append one ``(H, W, 3)`` RGB uint8 frame."""
@@ -101,68 +129,54 @@ class VideoSink:
             self.resized += 1
         if img.shape[:2] != (H, W):  # first frame smaller than 2 px on a side
             img = cv2.resize(rgb, (W, H), interpolation=cv2.INTER_NEAREST)
-        part_full = self.segment_frames and self._in_part >= self.segment_frames
-        if self._writer is not None and part_full:
-            self._writer.release()
-            self._writer = None
+        if self._writer is not None and self.segment_frames \
+                and self._in_part >= self.segment_frames:
+            self._finish()
         if self._writer is None:
-            if self.segment_frames:
-                part = self._part_path(len(self.parts))
-                self._writer = self._open(part)
-                self.parts.append(part)
-            else:
-                self._writer = self._open(self.path)
-            self._in_part = 0
+            self._open(part_path(self.path, len(self.parts)) if self.segment_frames
+                       else self.path)
+        assert self._writer is not None
         self._writer.write(cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2BGR))
         self._in_part += 1
         self.frames_written += 1
 
     def close(self) -> None:
-        """Finish the file (an MP4 is only playable once closed); join segments if any."""
+        """Finish the file and move it to ``path``; join the segments if any."""
         if self._closed:
             return
         self._closed = True
-        if self._writer is not None:
+        self._finish()
+        if self.parts:
+            join_parts(self.path, self.parts, self.codec or "auto", self.fps)
+            self.parts = []
+
+    def abort(self) -> None:
+        """Stop without finishing: the file being written is deleted (closed parts stay, for
+        :func:`~tmatch.video.outputs.join_parts`)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._writer is not None and self._target is not None:
             self._writer.release()
             self._writer = None
-        if self.parts:
-            self._join()
-
-    def _join(self) -> None:
-        out = self._open(self.path)
-        try:
-            for part in self.parts:
-                cap = cv2.VideoCapture(str(part))
-                while True:
-                    ok, img = cap.read()
-                    if not ok:
-                        break
-                    out.write(img)
-                cap.release()
-        finally:
-            out.release()
-        for part in self.parts:
             with contextlib.suppress(OSError):
-                part.unlink()
-        self.parts = []
-
-    def __enter__(self) -> "VideoSink":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+                staging_path(self._target).unlink()
 
 
-class JsonlSink:
-    """One JSON object per line, flushed as soon as written, so a killed run leaves every line
-    up to the last frame complete."""
+class JsonlSink(_Output):
+    """One JSON object per line, written under a hidden staging name and moved to ``path`` when
+    closed: a reader of ``path`` sees every line or no file, never a torn line. Each line is
+    flushed at once, so the staging file holds the results of a killed run until the next run
+    writing ``path`` removes it."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         if self.path.is_dir():
             raise InputError(f"JSON lines path is a folder: {self.path}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._f = open(self.path, "w", encoding="utf-8")
+        remove_stale(self.path)
+        self.staging = staging_path(self.path)
+        self._f = open(self.staging, "w", encoding="utf-8")  # noqa: SIM115 (open for the run)
         self.lines = 0
 
     def write(self, record: dict[str, Any]) -> None:
@@ -171,14 +185,18 @@ class JsonlSink:
         self.lines += 1
 
     def close(self) -> None:
+        """Finish the file and move it to ``path``."""
+        if not self._f.closed:
+            os.fsync(self._f.fileno())
+            self._f.close()
+            publish(self.staging, self.path)
+
+    def abort(self) -> None:
+        """Stop without finishing: nothing appears at ``path``."""
         if not self._f.closed:
             self._f.close()
-
-    def __enter__(self) -> "JsonlSink":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+            with contextlib.suppress(OSError):
+                self.staging.unlink()
 
 
 def frame_record(frame: Frame, match: Match) -> dict[str, Any]:
@@ -222,9 +240,9 @@ def write_clip(frames: Sequence[np.ndarray], path: str | os.PathLike, fps: float
     without a suffix, as a folder of ``frame_00000.png``... files. Returns the path."""
     p = Path(path)
     if p.suffix == "":
-        p.mkdir(parents=True, exist_ok=True)
-        for i, f in enumerate(frames):
-            io.write_image(p / f"frame_{i:05d}.png", f)
+        with atomic_dir(p) as tmp:
+            for i, f in enumerate(frames):
+                io.write_image(tmp / f"frame_{i:05d}.png", f)
         return p
     with VideoSink(p, fps, codec) as sink:
         for f in frames:

@@ -18,7 +18,9 @@ import numpy as np
 
 from tmatch import io
 from tmatch.errors import InputError
+from tmatch.video.checks import check_fps
 from tmatch.video.formats import DEFAULT_FPS, IMAGE_SUFFIXES, quiet_native_stderr
+
 
 @dataclass
 class Frame:
@@ -337,8 +339,8 @@ def open_source(source: str | os.PathLike | int | Sequence[np.ndarray], fps: flo
     >>> open_source([np.zeros((4, 6, 3), np.uint8)] * 2).frame_hw
     (4, 6)
     """
-    if fps is not None and not (np.isfinite(fps) and fps > 0):
-        raise InputError(f"fps must be > 0, got {fps}")
+    if fps is not None:
+        fps = check_fps(fps)
     if isinstance(source, (bool, np.bool_)):
         raise InputError(f"not a video source: {source!r}")
     if isinstance(source, (int, np.integer)):

@@ -14,6 +14,7 @@ from tmatch import geometry, io
 from tmatch.errors import InputError
 from tmatch.match import Match
 
+
 def search_window(box: tuple[int, int, int, int], image_hw: tuple[int, int],
                   template_hw: tuple[int, int], margin: float = 0.5,
                   max_fraction: float = 0.7, snap: int = 32,
@@ -103,8 +104,8 @@ class VideoTracker:
 
     def __init__(self, matcher: Any, template: io.ImageLike, track: bool = False,
                  margin: float = 0.5, keep_score: float = 0.5):
-        if margin < 0:
-            raise InputError(f"track margin must be >= 0, got {margin}")
+        if not (np.isfinite(margin) and margin >= 0):
+            raise InputError(f"track margin must be a number >= 0, got {margin}")
         if not 0 <= keep_score <= 1:
             raise InputError(f"keep_score must be in [0, 1], got {keep_score}")
         self.matcher = matcher
@@ -162,18 +163,28 @@ class VideoTracker:
     def step(self, image: np.ndarray) -> Match:
         """Match the prepared template in one frame ``(H, W, 3)`` RGB uint8.
 
-        A frame smaller than the template gives ``found=False`` with ``extra["error"]``.
+        The frame goes to the matcher whatever its size; when the matcher refuses it (an
+        :class:`InputError`, e.g. a frame smaller than the template) the result is
+        ``found=False`` with the reason in ``extra["error"]``.
         """
         t0 = time.perf_counter()
         hw = image.shape[:2]
         if hw != self._last_hw:
             self._last_box, self._last_hw = None, hw
         try:
-            io.check_pair(self.template, image)
+            m = self._search(image)
         except InputError as e:
             m = Match.absent(hw, method=self.name, error=str(e))
-            m.ms = (time.perf_counter() - t0) * 1000.0
-            return m
+        ok_box = m.found and m.box is not None and m.box[2] > 0 and m.box[3] > 0
+        self._last_box = m.box if ok_box else None
+        self._last_score = float(m.score) if ok_box else 0.0
+        m.ms = (time.perf_counter() - t0) * 1000.0
+        m.method = m.method or self.name
+        return m
+
+    def _search(self, image: np.ndarray) -> Match:
+        """The search window first (``track``), the whole frame when it gives nothing credible."""
+        hw = image.shape[:2]
         m = None
         window = None
         if self.track and self._last_box is not None:
@@ -193,9 +204,4 @@ class VideoTracker:
             m.extra["tracked"] = from_window
             if window is not None:
                 m.extra["search"] = list(window)
-        ok_box = m.found and m.box is not None and m.box[2] > 0 and m.box[3] > 0
-        self._last_box = m.box if ok_box else None
-        self._last_score = float(m.score) if ok_box else 0.0
-        m.ms = (time.perf_counter() - t0) * 1000.0
-        m.method = m.method or self.name
         return m
