@@ -17,6 +17,7 @@ True
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import re
 from pathlib import Path
@@ -84,7 +85,7 @@ def remove_stale(path: str | os.PathLike) -> list[Path]:
         return []
     part = _part_pattern(path)
     removed = []
-    for p in path.parent.glob(f".{path.stem}.*.tmp*"):
+    for p in path.parent.glob(f".{glob.escape(path.stem)}.*.tmp*"):
         m = _STAGING.match(p.name)
         if m is None or not (m.group("name") == path.name or part.match(m.group("name"))):
             continue
