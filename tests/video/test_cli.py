@@ -131,7 +131,7 @@ def test_feature_missing_output_folders_are_created(run, clip_files, tmp_path):
     (["--segment", "inf", "--out", "{out}/o.mp4"], "--segment"),
     (["--track-margin", "nan"], "--track-margin"),
     (["--track-margin", "-1"], "--track-margin"),
-    (["--every", "0"], "--every must be >= 1"),
+    (["--every", "0"], "--every must be a number >= 1"),
     (["--roi-frame", "-1"], "--roi-frame"),
 ])
 def test_exception_refusals_are_one_line_exit_2_and_write_nothing(clip_files, tmp_path, args,

@@ -108,12 +108,11 @@ def video_cmd(
     # (numbers here rather than as typer ranges: one line each, NaN refused too)
     if fps is not None:
         checks.check_fps(fps, "--fps")
-    checks.check_number(segment, "--segment", lo=0)
-    checks.check_number(track_margin, "--track-margin", lo=0)
-    for name, value, lo in (("--camera", camera, 0), ("--roi-frame", roi_frame, 0),
+    for name, value, lo in (("--segment", segment, 0), ("--track-margin", track_margin, 0),
+                            ("--camera", camera, 0), ("--roi-frame", roi_frame, 0),
                             ("--every", every, 1), ("--max-frames", max_frames, 1)):
-        if value is not None and value < lo:
-            raise InputError(f"{name} must be >= {lo}, got {value}")
+        if value is not None:
+            checks.check_number(value, name, lo=lo)
     checks.check_outputs({"--out": out, "--jsonl": jsonl},
                          {"SOURCE": source, "--template": template}, video="--out", codec=codec)
     for flag, wanted in (("--select", select), ("--show", show)):
