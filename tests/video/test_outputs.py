@@ -95,6 +95,17 @@ def test_feature_a_template_larger_than_the_frames_is_searched_and_not_found(tmp
     assert [r["found"] for r in lines] == [False] * 3
 
 
+def test_exception_run_video_refuses_to_write_over_its_source(tmp_path, clip_files, small_clip):
+    src = tmp_path / "in.mp4"
+    src.write_bytes(clip_files["mp4"].read_bytes())
+    tracker = video.VideoTracker(tmatch.load_matcher("orb"), small_clip.template)
+    for kwargs in ({"out": src}, {"jsonl": tmp_path / "." / "in.mp4"}):
+        with video.open_source(src) as source, pytest.raises(InputError, match="the source"):
+            video.run_video(source, tracker, **kwargs)
+    assert src.read_bytes() == clip_files["mp4"].read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
 # ---------------------------------------------------------------- real processes
 @pytest.fixture(scope="module")
 def long_clip(tmp_path_factory):

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from tmatch.errors import InputError
 from tmatch.match import Match
-from tmatch.video.checks import check_number
+from tmatch.video.checks import check_number, check_outputs
 from tmatch.video.display import _Window
 from tmatch.video.formats import LAYOUTS
 from tmatch.video.outputs import join_parts, leftover_parts
@@ -181,6 +181,8 @@ def run_video(source: FrameSource, tracker: VideoTracker, *, out: str | os.PathL
     if max_frames is not None and int(max_frames) < 1:
         raise InputError(f"max frames must be >= 1, got {max_frames}")
     segment_seconds = check_number(segment_seconds, "segment length (seconds)", lo=0)
+    check_outputs({"out": out, "jsonl": jsonl}, {"the source": getattr(source, "path", None)},
+                  video="out", codec=codec)
     every = int(every)
     label = tracker.name if label is None else label
     summary = VideoSummary(source=source.name, prepare_ms=tracker.prepare_ms)
