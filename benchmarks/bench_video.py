@@ -1,6 +1,6 @@
 """Frames per second of ``tmatch video`` at 640×480, per matcher, with and without ``--track``.
 
-The clip is :func:`tmatch.video.synthetic_clip` (the astronaut's face moving, scaling and
+The clip is :func:`tmatch.data.clips.synthetic_clip` (the astronaut's face moving, scaling and
 turning over the coffee photo; real photos, known truth), held in memory so that decoding does
 not count. Two timings per case:
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -68,7 +72,6 @@ def test_feature_panels_layout(run, clip_files, small_clip, tmp_path):
     (["{mp4}", "--roi", "0,0,900,20"], "outside"),
     (["{mp4}", "--roi", "1,2,3,4", "--roi-frame", "99"], "no frame 99"),
     (["{mp4}", "--template", "{tpl}", "--method", "nope"], "unknown matcher"),
-    (["{mp4}", "--template", "{big}"], "larger than the frames"),
     (["{mp4}", "--template", "{tpl}", "--codec", "ZZZZ", "--out", "{dir}/z.mp4"], "codec"),
 ])
 def test_exception_bad_invocations_exit_2_with_a_message(run, clip_files, args, message):
@@ -89,3 +92,71 @@ def test_exception_windows_refused_when_headless(run, clip_files, flag):
     assert "needs a display" in str(res.exception)
     with pytest.raises(Exception, match="cannot select"):
         video.select_roi(np.zeros((10, 10, 3), np.uint8))
+
+
+def test_feature_template_larger_than_the_frames_is_not_found_not_refused(run, clip_files,
+                                                                          tmp_path):
+    recs = tmp_path / "r.jsonl"
+    res = run("video", clip_files["mp4"], "--template", clip_files["big"], "--method", "ncc",
+              "--max-frames", 2, "--jsonl", recs)
+    assert res.exit_code == 0, res.output
+    assert "found in 0" in res.output and "larger than the image" in res.output
+    assert [r["found"] for r in video.read_jsonl(recs)] == [False, False]
+
+
+def test_feature_missing_output_folders_are_created(run, clip_files, tmp_path):
+    out, recs = tmp_path / "new" / "deeper" / "o.avi", tmp_path / "other" / "r.jsonl"
+    res = run("video", clip_files["mp4"], "--template", clip_files["template"], "--method", "orb",
+              "--max-frames", 2, "--out", out, "--jsonl", recs)
+    assert res.exit_code == 0, res.output
+    assert len(read_video(out)) == 2 and len(video.read_jsonl(recs)) == 2
+
+
+# Refusals judged before any work, run as the `tmatch` script is: exit 2, one line on stderr,
+# no traceback, nothing written (the source untouched).
+@pytest.mark.parametrize("args, message", [
+    (["--out", "{mp4}"], "is the input SOURCE"),
+    (["--jsonl", "{mp4}"], "is the input SOURCE"),
+    (["--jsonl", "{tpl}"], "is the input --template"),
+    (["--out", "{out}/o.mp4", "--jsonl", "{out}/o.mp4"], "same file"),
+    (["--out", "{tpl}/o.mp4"], "is a file, not a folder"),
+    (["--out", "{out}/folder.mp4"], "is a folder"),
+    (["--jsonl", "{out}"], "is a folder"),
+    (["--out", "{out}/o.gif"], ".mp4, .m4v, .mov, .mkv, .avi"),
+    (["--out", "{out}/o"], "no suffix"),
+    (["--fps", "1e9", "--out", "{out}/o.mp4"], "--fps must be > 0 and <= 1000"),
+    (["--fps", "nan"], "--fps"),
+    (["--fps", "-5"], "--fps"),
+    (["--segment", "nan", "--out", "{out}/o.mp4"], "--segment must be a number >= 0"),
+    (["--segment", "inf", "--out", "{out}/o.mp4"], "--segment"),
+    (["--track-margin", "nan"], "--track-margin"),
+    (["--track-margin", "-1"], "--track-margin"),
+    (["--every", "0"], "--every must be a number >= 1"),
+    (["--roi-frame", "-1"], "--roi-frame"),
+])
+def test_exception_refusals_are_one_line_exit_2_and_write_nothing(clip_files, tmp_path, args,
+                                                                  message):
+    mp4 = tmp_path / "in.mp4"
+    mp4.write_bytes(clip_files["mp4"].read_bytes())
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "folder.mp4").mkdir()
+    fill = {"mp4": mp4, "tpl": clip_files["template"], "out": out}
+    before = sorted(p.name for p in out.rglob("*"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "tmatch", "video", mp4, "--template", clip_files["template"],
+         *[a.format(**fill) for a in args]],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert proc.returncode == 2, proc.stderr
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), proc.stderr
+    assert message in err[0] and "Traceback" not in proc.stderr
+    assert sorted(p.name for p in out.rglob("*")) == before  # nothing written, nor hidden
+    assert mp4.read_bytes() == clip_files["mp4"].read_bytes()  # the source untouched
+
+
+def test_feature_join_refuses_cleanly_when_there_is_nothing_to_join(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "tmatch", "video", "--join", tmp_path / "o.mp4"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: no parts of")
+    assert len(proc.stderr.strip().splitlines()) == 1 and list(tmp_path.iterdir()) == []

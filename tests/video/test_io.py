@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
-import time
-
 import cv2
 import numpy as np
 import pytest
 
 import tmatch
-from tmatch import io, rle, video
+from tmatch import io, video
 from tmatch.errors import DataError, InputError, TmatchError
 
 from .conftest import read_video
@@ -159,84 +152,6 @@ def test_feature_interrupt_leaves_video_and_json_lines_valid(tmp_path, small_cli
     assert s.stopped == "callback" and s.frames_read == 1
 
 
-# ---------------------------------------------------------------- signals (real processes)
-@pytest.fixture(scope="module")
-def long_clip(tmp_path_factory):
-    """A 120-frame clip, long enough to be interrupted while running."""
-    clip = video.synthetic_clip(n_frames=120, size=(240, 320), seed=2, noise=0)
-    d = tmp_path_factory.mktemp("long")
-    return video.write_clip(clip.frames, d / "long.mp4"), io.write_image(d / "t.png", clip.template)
-
-
-def _start(args):
-    return subprocess.Popen([sys.executable, "-m", "tmatch", "video", *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _wait_lines(proc, path, n, timeout=60.0):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if path.exists() and path.read_text().count("\n") >= n:
-            return
-        if proc.poll() is not None:
-            pytest.fail(f"finished before {n} lines: {proc.stderr.read()}")
-        time.sleep(0.05)
-    proc.kill()
-    pytest.fail("no progress")
-
-
-def _strict_lines(path):
-    text = path.read_text()
-    assert text.endswith("\n")  # the last frame's line is complete
-    return [json.loads(line) for line in text.splitlines()]
-
-
-@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
-def test_feature_sigterm_stops_cleanly_with_playable_video(tmp_path, long_clip):
-    mp4, tpl = long_clip
-    out, recs = tmp_path / "o.mp4", tmp_path / "r.jsonl"
-    proc = _start([mp4, "--template", tpl, "--method", "sift", "--out", out, "--jsonl", recs])
-    _wait_lines(proc, recs, 4)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 128 + signal.SIGTERM, err
-    lines = _strict_lines(recs)
-    assert 4 <= len(lines) < 120
-    assert [r["index"] for r in lines] == list(range(len(lines)))
-    assert rle.decode(lines[-1]["mask"]).shape == (240, 320)
-    assert len(read_video(out)) == len(lines)  # every matched frame is in the playable video
-
-
-@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
-def test_feature_sigkill_keeps_json_lines_and_closed_segments(tmp_path, long_clip):
-    mp4, tpl = long_clip
-    out, recs = tmp_path / "o.mp4", tmp_path / "r.jsonl"
-    proc = _start([mp4, "--template", tpl, "--method", "sift", "--out", out, "--jsonl", recs,
-                   "--segment", "0.2"])  # parts of 5 frames at 25 FPS
-    _wait_lines(proc, recs, 12)
-    proc.kill()
-    proc.communicate(timeout=30)
-    lines = _strict_lines(recs)
-    assert len(lines) >= 12 and [r["index"] for r in lines] == list(range(len(lines)))
-    assert not out.exists()
-    for k in (0, 1):  # closed parts play; only the part being written is lost
-        assert len(read_video(tmp_path / f"o.part{k:03d}.mp4")) == 5
-
-
-@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
-def test_feature_sigkill_leaves_an_avi_readable(tmp_path, long_clip):
-    mp4, tpl = long_clip
-    out, recs = tmp_path / "o.avi", tmp_path / "r.jsonl"
-    proc = _start([mp4, "--template", tpl, "--method", "sift", "--out", out, "--jsonl", recs])
-    _wait_lines(proc, recs, 40)
-    proc.kill()
-    proc.communicate(timeout=30)
-    lines = _strict_lines(recs)
-    # MJPEG in AVI needs no index to be read: all but the frames still buffered (the writer
-    # flushes 256 KiB at a time) survive.
-    assert 0 < len(read_video(out)) <= len(lines)
-
-
 class _FakeCamera:
     """Stands in for ``cv2.VideoCapture(index)``: the small clip as BGR, one dropped read."""
 
@@ -266,7 +181,7 @@ def test_feature_camera_template_from_a_live_frame_then_matching_continues(
     frames = list(small_clip.frames[:8])
     frames.insert(5, None)  # a dropped read
     monkeypatch.setattr(_FakeCamera, "frames", frames)
-    monkeypatch.setattr(video.cv2, "VideoCapture", _FakeCamera)
+    monkeypatch.setattr(cv2, "VideoCapture", _FakeCamera)
     with video.open_source(0) as cam:
         assert cam.kind == "camera" and cam.fps == 30 and cam.frame_count is None
         assert np.array_equal(cam.frame(2), small_clip.frames[2])

@@ -15,29 +15,31 @@ def video_cmd(
     source: Annotated[Optional[Path], typer.Argument(
         help="Video file, or folder of frames (natural order). Leave out with --camera.")] = None,
     camera: Annotated[Optional[int], typer.Option(
-        "--camera", help="Read a live camera instead (device index, e.g. 0).", min=0)] = None,
+        "--camera", help="Read a live camera instead (device index, e.g. 0).")] = None,
     template: Annotated[Optional[Path], typer.Option(
         "--template", "-t", help="Template image file (with --roi: cropped from it).")] = None,
     roi: Annotated[Optional[str], typer.Option(
         "--roi", help="Template region x,y,w,h of frame --roi-frame (or of --template).")] = None,
     roi_frame: Annotated[int, typer.Option(
-        "--roi-frame", help="Frame that --roi or --select cuts the template from.", min=0)] = 0,
+        "--roi-frame", help="Frame that --roi or --select cuts the template from.")] = 0,
     select: Annotated[bool, typer.Option(
         "--select", help="Draw the template with the mouse (needs a display).")] = False,
     method: Method = "sift",
     weights: Weights = None,
     out: Annotated[Optional[Path], typer.Option(
-        "--out", "-o", help="Annotated video to write (.mp4, .avi, .mkv, .mov, .m4v).")] = None,
+        "--out", "-o", help="Annotated video to write (.mp4, .avi, .mkv, .mov, .m4v); it appears "
+                            "when complete.")] = None,
     jsonl: Annotated[Optional[Path], typer.Option(
-        "--jsonl", help="JSON lines to write, one per matched frame, flushed per frame.")] = None,
+        "--jsonl", help="JSON lines to write, one per matched frame (appears when the run ends).",
+    )] = None,
     every: Annotated[int, typer.Option(
-        "--every", help="Match one frame in N (the video keeps every frame).", min=1)] = 1,
+        "--every", help="Match one frame in N (the video keeps every frame).")] = 1,
     track: Annotated[bool, typer.Option(
         "--track/--no-track",
         help="Search near the last location first; the whole frame if not there.")] = False,
     track_margin: Annotated[float, typer.Option(
-        "--track-margin", help="With --track: grow the last box by this times its size per side.",
-        min=0.0)] = 0.5,
+        "--track-margin",
+        help="With --track: grow the last box by this times its size per side (>= 0).")] = 0.5,
     layout: Annotated[str, typer.Option(
         "--layout",
         help="'overlay' (the annotated frame) or 'panels' (query | frame | mask | overlay).",
@@ -51,13 +53,16 @@ def video_cmd(
         "--fps", help="Frame rate (folders: 25 unless given; files and cameras: their own).",
     )] = None,
     max_frames: Annotated[Optional[int], typer.Option(
-        "--max-frames", help="Stop after this many frames.", min=1)] = None,
+        "--max-frames", help="Stop after this many frames.")] = None,
     segment: Annotated[float, typer.Option(
         "--segment", help="Write the video in parts of this many seconds, which survive a kill "
-                          "(joined at the end); 0: one file.", min=0.0)] = 0.0,
+                          "(joined at the end); 0: one file.")] = 0.0,
     progress: Annotated[bool, typer.Option(
         "--progress/--no-progress", help="Progress bar with FPS (when stderr is a terminal).",
     )] = True,
+    join: Annotated[Optional[Path], typer.Option(
+        "--join", help="Only join the parts a killed --segment run left (OUT.part000.mp4...) "
+                       "into OUT, then stop.")] = None,
 ) -> None:
     """Find the template in every frame of SOURCE; write an annotated video and JSON lines.
 
@@ -73,11 +78,22 @@ def video_cmd(
       tmatch video frames/ --template cup.png --method orb --layout panels --out panels.mp4
 
       tmatch video --camera 0 --select --method orb --show
+
+      tmatch video --join runs/out.mp4      # the parts of a killed --segment run
     """
     from tmatch import io, video
     from tmatch.errors import InputError
     from tmatch.registry import load_matcher
+    from tmatch.video import checks, outputs
 
+    if join is not None:
+        if source is not None or camera is not None or out is not None:
+            raise InputError("--join OUT joins leftover parts only; give no SOURCE, --camera "
+                             "or --out with it")
+        checks.check_outputs({"--join": join}, video="--join", codec=codec)
+        frames = outputs.join_parts(join, codec=codec)
+        typer.echo(f"joined {frames} frame(s) into {join}")
+        return
     if (source is None) == (camera is None):
         raise InputError("give either SOURCE (a video file or a folder of frames) "
                          "or --camera INDEX")
@@ -88,8 +104,17 @@ def video_cmd(
                          "--roi-frame) or --select")
     if layout not in video.LAYOUTS:
         raise InputError(f"--layout must be one of {', '.join(video.LAYOUTS)}, got {layout!r}")
-    if out is not None:
-        video.codec_candidates(out, codec)  # a bad suffix or codec fails before any work
+    # Every option and output path is judged before any work, and nothing is written then.
+    # (numbers here rather than as typer ranges: one line each, NaN refused too)
+    if fps is not None:
+        checks.check_fps(fps, "--fps")
+    for name, value, lo in (("--segment", segment, 0), ("--track-margin", track_margin, 0),
+                            ("--camera", camera, 0), ("--roi-frame", roi_frame, 0),
+                            ("--every", every, 1), ("--max-frames", max_frames, 1)):
+        if value is not None:
+            checks.check_number(value, name, lo=lo)
+    checks.check_outputs({"--out": out, "--jsonl": jsonl},
+                         {"SOURCE": source, "--template": template}, video="--out", codec=codec)
     for flag, wanted in (("--select", select), ("--show", show)):
         problem = video.display_problem() if wanted else None
         if problem:
@@ -108,9 +133,6 @@ def video_cmd(
             if box is None:
                 box = video.select_roi(frame)
             tpl = io.crop(frame, box, f"ROI of frame {roi_frame}")
-        (th, tw), (fh, fw) = tpl.shape[:2], src.frame_hw
-        if th > fh or tw > fw:
-            raise InputError(f"template ({tw}x{th}) is larger than the frames ({fw}x{fh})")
         tracker = video.VideoTracker(matcher, tpl, track=track, margin=track_margin)
         total = src.frame_count
         if max_frames is not None:
@@ -124,6 +146,9 @@ def video_cmd(
         finally:
             if bar is not None:
                 bar.close()
+    if summary.leftover_frames:
+        typer.echo(f"parts of {out} left by an earlier run were joined into it "
+                   f"({summary.leftover_frames} frames), then replaced by this run", err=True)
     typer.echo(summary.line())
     if summary.segments:
         parts = ", ".join(str(p) for p in summary.segments)
