@@ -134,6 +134,10 @@ def test_feature_zoom_pairs_have_their_scale_and_larger_templates(samples):
             H, W = out.image.shape[:2]
             larger += h > H and w > W
             n += 1
+            # the whole footprint lies in the image, even when the template is larger than it
+            assert (out.polygon >= -1e-9).all()
+            assert (out.polygon <= np.array([W, H]) + 1e-9).all()
+            assert out.mask.sum() == geometry.mask_from_polygon(out.polygon, (H, W)).sum()
             inn = make_pair(samples, i, "zoom-in", seed=seed)
             lin = linear_part(inn)
             assert 2.0 <= lin[0, 0] <= 4.0 and np.isclose(lin[0, 0], lin[1, 1])

@@ -188,7 +188,7 @@ class _Page:
         inner = (self.icon(18) if icon else "") + f"<span>{_html.escape(text)}</span>"
         self.box(x, y, w, h, inner, f"background:{fill};color:{color};border:2px solid "
                  f"{self.accent};border-radius:{self.radius}px;display:flex;align-items:center;"
-                 "justify-content:center;gap:8px;font-weight:600", kind="button")
+                 "justify-content:center;gap:8px;font-weight:600;white-space:nowrap", kind="button")
         return w
 
     def icon_button(self, x: float, y: float, s: int = 40) -> None:
@@ -233,7 +233,7 @@ def _app(p: _Page) -> None:
     y = tb + 16
     for _ in range(int(rng.integers(4, 7))):
         p.box(8, y, sw - 16, 36, p.icon(18) + f"<span>{p.word(True)}</span>",
-              "display:flex;align-items:center;gap:10px;padding-left:10px;"
+              "display:flex;align-items:center;gap:10px;padding-left:10px;white-space:nowrap;"
               f"border-radius:{p.radius}px", kind="nav")
         y += 40
     cols = 3 if W - sw > 640 else 2
@@ -326,9 +326,9 @@ def _article(p: _Page) -> None:
         word = p.word(True)
         w = _q(len(word) * p.size * 0.62 + 24)
         p.box(x, 8, w, 32, word, "color:#fff;display:flex;align-items:center;"
-              "justify-content:center", kind="link")
+              "justify-content:center;white-space:nowrap", kind="link")
         x += w + 8
-    mw = _q(W * rng.uniform(0.6, 0.68))
+    mw = W - 88 - _q(rng.uniform(176, 216))  # the sidebar keeps 176–216 px
     p.box(32, 68, mw, 72, f"<h1 style='margin:0;font-size:{p.size + 14}px'>{p.words(5)}</h1>",
           kind="headline")
     y = 152
@@ -351,7 +351,7 @@ def _article(p: _Page) -> None:
     for _ in range(int(rng.integers(3, 6))):
         p.box(sx, y, W - sx - 24, 32, p.icon(16) + f"<span>{p.words(2)}</span>",
               f"background:{p.panel};border-radius:16px;display:flex;align-items:center;"
-              "gap:8px;padding-left:12px", kind="chip")
+              "gap:8px;padding-left:12px;white-space:nowrap", kind="chip")
         y += 40
     p.button(sx, y + 8, p.word(True), icon=True)
 
