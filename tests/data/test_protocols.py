@@ -58,7 +58,8 @@ def assert_consistent(pair: Pair) -> None:
 
 # -- exact ground truth ------------------------------------------------------------------------
 def test_smoke_every_protocol_gives_consistent_pairs(samples):
-    for name in list(PROTOCOLS) + ["homography+photometric", "seed+negatives"]:
+    photo_protocols = [n for n in PROTOCOLS if n != "screen"]  # screen: tests/data/test_screens.py
+    for name in photo_protocols + ["homography+photometric", "seed+negatives"]:
         for i in (0, 17, len(samples) - 1):
             pair = make_pair(samples, i, name, seed=3)
             assert pair.meta.protocol == name and pair.meta.index == i

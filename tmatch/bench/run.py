@@ -37,7 +37,8 @@ from tmatch.match import Match
 
 SPEC_VERSION = 1
 #: the protocols of ``tmatch.data`` (compose with ``+``, e.g. ``homography+photometric``).
-PROTOCOLS = ("seed", "homography", "photometric", "warp", "negatives")
+PROTOCOLS = ("seed", "homography", "photometric", "warp", "negatives", "rotate", "zoom-out",
+             "zoom-in", "perspective", "screen")
 #: spec fields that define which cases a run holds; a resumed run must agree on all of them.
 CASE_FIELDS = ("data", "n_source", "protocols", "limit", "seed", "shard")
 
@@ -61,6 +62,10 @@ class DataSpec:
             raise InputError("give either a data folder or --coco/--images, not both")
         if images is not None and annotations is None:
             raise InputError("--images DIR goes with --coco ANNOTATIONS")
+        from tmatch.data.sources import is_named
+
+        if is_named(path):  # a built-in source ("screens"), kept by name
+            return cls(str(path))
         for p, what in ((path, "data folder"), (annotations, "annotation file"), (images, "image folder")):
             if p is not None and not Path(p).exists():
                 raise DataError(f"{what} not found: {p}")

@@ -27,12 +27,14 @@ TextMasks = Annotated[bool, typer.Option(
 def bench_cmd(
     ctx: typer.Context,
     data: Annotated[Optional[Path], typer.Option(
-        "--data", help="COCO-format folder or photo folder (default: the embedded sample set).")] = None,
+        "--data", help="COCO-format folder, photo folder, or 'screens' (web pages rendered at "
+                         "display scales 1-2; needs chromium) (default: the embedded sample set).")] = None,
     coco: Annotated[Optional[Path], typer.Option("--coco", help="COCO annotation JSON (with --images).")] = None,
     images: Annotated[Optional[Path], typer.Option("--images", help="Image folder of --coco.")] = None,
     methods: Methods = "sift,ncc",
     protocols: Annotated[str, typer.Option(
-        "--protocols", help="Comma-separated: seed, homography, photometric, warp, negatives.")] = "seed,warp,negatives",
+        "--protocols", help="Comma-separated: seed, homography, photometric, warp, negatives, rotate, "
+                             "zoom-out, zoom-in, perspective, screen (--data screens).")] = "seed,warp,negatives",
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (resumed if it exists).")] = Path("runs/bench"),
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Use the first N items of the source.")] = None,
     seed: Seed = 0,
@@ -66,6 +68,10 @@ def bench_cmd(
       tmatch bench --coco instances_val2017.json --images val2017 --methods sift,neural --limit 2000
 
       tmatch bench --data photos/ --protocols warp,negatives --workers 2 --threads 1 --out runs/photos
+
+      tmatch bench --protocols seed,rotate,zoom-out,zoom-in,perspective --methods sift,neural
+
+      tmatch bench --data screens --protocols seed,screen,negatives --methods ncc,neural --out runs/screens
 
       tmatch bench --methods neural,dual-unet --weights-for dual-unet=runs/dual/best.safetensors
 

@@ -19,11 +19,11 @@ data_app = typer.Typer(
 )
 
 Source = Annotated[Path | None, typer.Argument(
-    help="COCO folder or instances .json, a folder of photos, or (with --kind cutouts) RGBA PNGs. "
-         "Default: the embedded sample set.")]
+    help="COCO folder or instances .json, a folder of photos, (with --kind cutouts) RGBA PNGs, or "
+         "'screens' (web pages rendered at display scales 1-2). Default: the embedded sample set.")]
 Annotations = Annotated[Path | None, typer.Option(
     "--annotations", "-a", help="COCO instances file (SOURCE is then the image folder).")]
-Kind = Annotated[str, typer.Option("--kind", help="auto, coco, folder, cutouts or samples.")]
+Kind = Annotated[str, typer.Option("--kind", help="auto, coco, folder, cutouts, samples or screens.")]
 Target = Annotated[str, typer.Option("--target", help="COCO target: box or mask (segmentation).")]
 MaxSide = Annotated[int, typer.Option("--max-side", help="Downscale photos to this longest side.", min=64)]
 
@@ -89,7 +89,8 @@ def show_cmd(
     kind: Kind = "auto",
     target: Target = "box",
     protocol: Annotated[str, typer.Option("--protocol", "-p",
-                                          help="seed, homography, photometric, warp, negatives; join with +.")] = "warp",
+                                          help="seed, homography, photometric, warp, negatives, rotate, zoom-out, "
+                                               "zoom-in, perspective, screen (screens only); join with +.")] = "warp",
     index: Annotated[int, typer.Option(help="First pair index.", min=0)] = 0,
     count: Annotated[int, typer.Option(help="Number of pairs drawn.", min=1, max=64)] = 4,
     seed: Seed = 0,
@@ -102,6 +103,8 @@ def show_cmd(
       tmatch data show --protocol warp --count 6 --out warp.png
 
       tmatch data show ./photos --protocol homography+photometric --index 10
+
+      tmatch data show screens --protocol screen --count 6 --out screens.png
     """
     from tmatch import io
     from tmatch.data import make_pair, open_source

@@ -17,14 +17,21 @@ from tmatch.data.protocols import (
     Chain,
     Homography,
     Negatives,
+    Perspective,
     Photometric,
+    Rotate,
+    Screen,
     Seed,
+    View,
+    ZoomIn,
+    ZoomOut,
     make_pair,
     resolve,
     split,
     warp_mask,
 )
 from tmatch.data.samples import sample_dir, write_samples
+from tmatch.data.screens import ScreenSource, write_screens
 from tmatch.data.sources import open_source
 
 __all__ = [
@@ -39,9 +46,16 @@ __all__ = [
     "Pair",
     "PairMeta",
     "PairSource",
+    "Perspective",
     "Photometric",
+    "Rotate",
+    "Screen",
+    "ScreenSource",
     "Seed",
     "Skips",
+    "View",
+    "ZoomIn",
+    "ZoomOut",
     "make_pair",
     "open_source",
     "resolve",
@@ -49,4 +63,5 @@ __all__ = [
     "split",
     "warp_mask",
     "write_samples",
+    "write_screens",
 ]

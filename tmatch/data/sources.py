@@ -12,7 +12,14 @@ from tmatch.data.folder import FolderSource
 from tmatch.data.pairs import PairSource
 from tmatch.errors import DataError
 
-KINDS = ("auto", "coco", "folder", "cutouts", "samples")
+KINDS = ("auto", "coco", "folder", "cutouts", "samples", "screens")
+#: names that open a built-in source instead of a path (when no such file or folder exists).
+NAMED = ("screens",)
+
+
+def is_named(path: str | os.PathLike | None) -> bool:
+    """Whether ``path`` names a built-in source (``"screens"``) rather than a file or folder."""
+    return path is not None and str(path) in NAMED and not Path(path).exists()
 
 
 def find_annotations(path: Path) -> Path | None:
@@ -56,15 +63,19 @@ def open_source(path: str | os.PathLike | None = None, *, annotations: str | os.
     Args:
         path: ``None`` for the embedded sample set; a COCO folder (with ``instances.json`` or
             ``annotations/*.json``) or instances file; a plain folder of photos; with
-            ``kind="cutouts"`` a folder of RGBA PNGs.
+            ``kind="cutouts"`` a folder of RGBA PNGs; ``"screens"`` (or a folder written by
+            :func:`tmatch.data.screens.write_screens`) for web pages rendered at several display
+            scales (:class:`~tmatch.data.screens.ScreenSource`).
         annotations: a COCO instances file (or a folder holding one); ``path`` is then the image
             folder (the original's ``TRAIN_DIR`` / ``TRAIN_ANNOTATION_DIR``).
         images: the image folder of a COCO file; for cut-outs, the background photos.
-        kind: ``"auto"``, ``"coco"``, ``"folder"``, ``"cutouts"`` or ``"samples"``.
+        kind: ``"auto"``, ``"coco"``, ``"folder"``, ``"cutouts"``, ``"samples"`` or
+            ``"screens"``.
         max_side: search images larger than this are downscaled (boxes and masks too).
         min_query_hw: smallest template side.
         target: COCO target: ``"box"`` or ``"mask"`` (instance segmentation).
-        **options: passed to the source class (``pairs_per_image``, ``seed``, ``backgrounds``...).
+        **options: passed to the source class (``pairs_per_image``, ``seed``, ``backgrounds``,
+            ``pages``...).
 
     Returns:
         A :class:`~tmatch.data.pairs.PairSource`.
@@ -76,6 +87,12 @@ def open_source(path: str | os.PathLike | None = None, *, annotations: str | os.
     if kind not in KINDS:
         raise DataError(f"unknown source kind {kind!r}; choose one of: {', '.join(KINDS)}")
     common = {"max_side": max_side, "min_query_hw": min_query_hw}
+    if kind == "screens" or (kind == "auto" and is_named(path)) or (
+            path is not None and (Path(path) / "screens.json").is_file()):
+        from tmatch.data.screens import ScreenSource
+
+        root = None if path is None or is_named(path) else path
+        return _build(ScreenSource, "screens", root, min_query_hw=min_query_hw, **options)
     if kind == "cutouts":
         if path is None:
             raise DataError("a cut-out source needs a folder of RGBA PNGs")
