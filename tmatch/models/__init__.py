@@ -1,7 +1,7 @@
 """Torch networks: the original dual-U-Net and our Siamese correlation matcher.
 
 >>> from tmatch.models import ModelConfig, build_model
->>> net = build_model(ModelConfig(arch="neural", input_size=64, template_size=32, pretrained=False))
+>>> net = build_model(ModelConfig(arch="neural-seg", input_size=64, template_size=32, pretrained=False))
 >>> type(net).__name__
 'SiameseCorrelationNet'
 """
@@ -30,14 +30,14 @@ def build_model(config: ModelConfig, pretrained: bool | None = None) -> torch.nn
     """
     if not isinstance(config, ModelConfig):
         raise TypeError(f"build_model needs a ModelConfig, got {type(config).__name__}")
-    if config.arch == "correlation":
+    if config.arch == "neural":
         raise TypeError("arch 'correlation' (the neural matcher) has no trainable network: its presence "
                         "head is trained by tmatch.train.presence")
     if config.arch == "dual-unet":
         from tmatch.models.dual_unet import DualUNet
 
         return DualUNet(config, pretrained=pretrained)
-    from tmatch.models.correlation import SiameseCorrelationNet
+    from tmatch.models.neural_seg import SiameseCorrelationNet
 
     return SiameseCorrelationNet(config, pretrained=pretrained)
 

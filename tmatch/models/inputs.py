@@ -18,7 +18,7 @@ Normalisation: ``(rgb / 255 - mean) / std`` per channel (``config.mean``, ``conf
 
 >>> import numpy as np
 >>> from tmatch.models.config import ModelConfig
->>> cfg = ModelConfig(arch="neural", input_size=64, template_size=32, pretrained=False)
+>>> cfg = ModelConfig(arch="neural-seg", input_size=64, template_size=32, pretrained=False)
 >>> img = np.zeros((100, 200, 3), np.uint8)
 >>> x = prepare_inputs(cfg, img[:20, :30], img)
 >>> tuple(x.image.shape), tuple(x.query.shape), x.content_hw, x.scale
@@ -36,7 +36,7 @@ import torch
 from tmatch.errors import InputError
 from tmatch.geometry import to_cv_homography
 from tmatch.models.config import ModelConfig
-from tmatch.models.correlation import QUERY_PAD
+from tmatch.models.neural_seg import QUERY_PAD
 
 __all__ = [
     "QUERY_PAD",

@@ -79,8 +79,8 @@ class TorchRunner:
         """``(K, 3, q, q)`` float32 → the template encoding (opaque)."""
         with torch_threads(self.threads), torch.inference_mode():
             q = self._t(query)
-            if self.config.arch == "neural":
-                from tmatch.models.correlation import kernels_as_weight
+            if self.config.arch == "neural-seg":
+                from tmatch.models.neural_seg import kernels_as_weight
 
                 k8, k16 = self.model.encode_query(q)
                 return kernels_as_weight(k8), kernels_as_weight(k16)
@@ -90,7 +90,7 @@ class TorchRunner:
         """``(B, 3, S, S)`` float32 + encoding → dict of numpy outputs."""
         with torch_threads(self.threads), torch.inference_mode():
             x = self._t(images)
-            if self.config.arch == "neural":
+            if self.config.arch == "neural-seg":
                 out = self.model.match_weights(x, *encoding)
             else:
                 out = {"mask": self.model.decode(x, encoding)}

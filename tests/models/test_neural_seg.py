@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from tmatch.models import ModelConfig, build_model
 from tmatch.models.backbones import EfficientNetLite0Encoder
-from tmatch.models.correlation import (
+from tmatch.models.neural_seg import (
     QUERY_PAD,
     SiameseCorrelationNet,
     kernels_as_weight,
@@ -18,7 +18,7 @@ from tmatch.models.correlation import (
 )
 from tmatch.models.inputs import prepare_inputs
 
-SMALL = ModelConfig(arch="neural", input_size=96, template_size=48, pretrained=False)
+SMALL = ModelConfig(arch="neural-seg", input_size=96, template_size=48, pretrained=False)
 
 
 def test_paired_and_shared_correlation_agree():
@@ -50,7 +50,7 @@ def test_feature_shared_pretrained_features_correlate_best_at_the_crop(name, box
     working localiser, training only has to refine it."""
     img = request.getfixturevalue(name)
     x, y, w, h = box
-    cfg = ModelConfig(arch="neural")
+    cfg = ModelConfig(arch="neural-seg")
     inp = prepare_inputs(cfg, img[y:y + h, x:x + w], img)
     enc = EfficientNetLite0Encoder(pretrained=True, depth=3).eval()
     q = inp.query[None]
