@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from tmatch.errors import InputError
+from tmatch.files import atomic_write
 
 ImageLike = Union[str, os.PathLike, np.ndarray]
 
@@ -146,7 +147,4 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray) -> Path:
     ok, buf = cv2.imencode(path.suffix or ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise InputError(f"cannot encode an image as {path.suffix!r}: {path}")
-    tmp = path.with_name(path.name + ".tmp")
-    buf.tofile(str(tmp))
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, buf.tobytes())
