@@ -21,7 +21,7 @@ import numpy as np
 from tmatch import geometry
 from tmatch.match import Match
 from tmatch.matchers.base import Matcher
-from tmatch.matchers.options import Option
+from tmatch.matchers.options import Option, with_defaults
 
 
 @dataclass
@@ -181,12 +181,7 @@ class SIFTMatcher(FeatureMatcher):
     name = "sift"
     description = "SIFT + FLANN + ratio 0.75 + RANSAC homography (the original experiment's baseline)"
 
-    OPTIONS = (
-        Option("ratio", float, 0.75, "Lowe's ratio test threshold", low=0.0, high=1.0),
-        Option("min_matches", int, 4, "fewest good matches needed to try a homography", low=0),
-        Option("ransac_threshold", float, 5.0, "RANSAC reprojection threshold, pixels", low=0.0),
-        Option("min_inliers", int, 4, "fewest RANSAC inliers for found=True", low=0),
-        Option("check_geometry", bool, False, "reject degenerate homographies (twisted quads, absurd scales)"),
+    OPTIONS = FeatureMatcher.OPTIONS + (
         Option("trees", int, 5, "FLANN kd-trees", low=1),
         Option("checks", int, 50, "FLANN checks", low=1),
         Option("nfeatures", int, 0, "keypoints kept (0: all)", low=0),
@@ -206,12 +201,8 @@ class ORBMatcher(FeatureMatcher):
     description = "ORB binary features + Hamming ratio test + RANSAC homography (fast)"
     binary = True
 
-    OPTIONS = (
-        Option("ratio", float, 0.8, "Lowe's ratio test threshold", low=0.0, high=1.0),
-        Option("min_matches", int, 8, "fewest good matches needed to try a homography", low=0),
-        Option("ransac_threshold", float, 5.0, "RANSAC reprojection threshold, pixels", low=0.0),
-        Option("min_inliers", int, 8, "fewest RANSAC inliers for found=True", low=0),
-        Option("check_geometry", bool, True, "reject degenerate homographies (twisted quads, absurd scales)"),
+    OPTIONS = with_defaults(FeatureMatcher.OPTIONS, ratio=0.8, min_matches=8, min_inliers=8,
+                            check_geometry=True) + (
         Option("nfeatures", int, 2000, "keypoints detected", low=1),
     )
 
@@ -226,12 +217,8 @@ class AKAZEMatcher(FeatureMatcher):
     description = "AKAZE binary features + Hamming ratio test + RANSAC homography"
     binary = True
 
-    OPTIONS = (
-        Option("ratio", float, 0.8, "Lowe's ratio test threshold", low=0.0, high=1.0),
-        Option("min_matches", int, 6, "fewest good matches needed to try a homography", low=0),
-        Option("ransac_threshold", float, 5.0, "RANSAC reprojection threshold, pixels", low=0.0),
-        Option("min_inliers", int, 6, "fewest RANSAC inliers for found=True", low=0),
-        Option("check_geometry", bool, True, "reject degenerate homographies (twisted quads, absurd scales)"),
+    OPTIONS = with_defaults(FeatureMatcher.OPTIONS, ratio=0.8, min_matches=6, min_inliers=6,
+                            check_geometry=True) + (
         Option("threshold", float, 0.0005, "AKAZE detector response threshold", low=0.0),
     )
 

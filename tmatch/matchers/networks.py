@@ -35,7 +35,7 @@ from tmatch import geometry
 from tmatch.errors import CheckpointError
 from tmatch.match import Match
 from tmatch.matchers.base import Matcher
-from tmatch.matchers.options import Option
+from tmatch.matchers.options import RUNTIME_OPTIONS, Option
 from tmatch.models.weights import shipped_weights
 
 #: template encodings kept per prepared template (one per search-image size).
@@ -155,9 +155,7 @@ class NetworkMatcher(Matcher):
     compute = "torch"
     OPTIONS = (
         Option("weights", Path, None, "a .safetensors checkpoint (default: the one shipped)", optional=True),
-        Option("runtime", str, "auto", "auto, torch or onnx"),
-        Option("device", str, "auto", "auto, cpu or cuda"),
-        Option("threads", int, None, "CPU threads for inference (default: the runtime's)", low=1, optional=True),
+        *RUNTIME_OPTIONS,
         Option("threshold", float, 0.5, "mask probability above which a pixel belongs to the template",
                low=1e-9, high=1 - 1e-9),
         Option("batch_size", int, 32, "images per forward pass in match_many", low=1),

@@ -17,7 +17,7 @@ tmatch.errors.InputError: ratio must be in [0.0, 1.0], got 2
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -122,3 +122,20 @@ def resolve(table: Iterable[Option], given: Mapping[str, Any], owner: str) -> di
         raise InputError(f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
                          f"for matcher {owner!r}; accepted: {', '.join(by_name) or '(none)'}")
     return {name: (o.parse(given[name]) if name in given else o.default) for name, o in by_name.items()}
+
+
+def with_defaults(table: Iterable[Option], **defaults: Any) -> tuple[Option, ...]:
+    """``table`` with some defaults changed (a subclass that shares its parent's options)."""
+    table = tuple(table)
+    unknown = set(defaults) - {o.name for o in table}
+    if unknown:
+        raise TypeError(f"no such options: {sorted(unknown)}")
+    return tuple(replace(o, default=defaults[o.name]) if o.name in defaults else o for o in table)
+
+
+#: where and how a torch/ONNX matcher computes (``neural``, ``neural-seg``, ``dual-unet``).
+RUNTIME_OPTIONS = (
+    Option("runtime", str, "auto", "auto (ONNX on CPU, torch on CUDA), onnx or torch"),
+    Option("device", str, "auto", "auto, cpu or cuda"),
+    Option("threads", int, None, "CPU threads for inference (default: the runtime's)", low=1, optional=True),
+)

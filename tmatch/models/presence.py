@@ -107,17 +107,10 @@ class PresenceHead:
         Raises:
             CheckpointError: missing, unreadable or incompatible file.
         """
-        path = Path(path)
-        if not path.is_file():
-            raise CheckpointError(f"weights file not found: {path}")
-        try:
-            from safetensors import safe_open
+        from tmatch.models.weights import read_safetensors
 
-            with safe_open(str(path), framework="numpy") as fh:
-                meta = dict(fh.metadata() or {})
-                tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 - not a dict
-        except Exception as e:  # noqa: BLE001 - any parse failure is a bad checkpoint
-            raise CheckpointError(f"cannot read weights {path}: {e}") from None
+        path = Path(path)
+        meta, tensors = read_safetensors(path)
         if meta.get("kind") != "neural-presence":
             raise CheckpointError(f"{path} is not a `neural` presence head (kind={meta.get('kind')!r}); "
                                   f"network checkpoints belong to `neural-seg` or `dual-unet`")

@@ -36,16 +36,7 @@ def matcher_of(path: str | os.PathLike) -> str:
     """
     from tmatch.models.config import OLD_CHECKPOINT_ARCH
 
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"weights file not found: {path}")
-    try:
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="numpy") as fh:
-            md = dict(fh.metadata() or {})
-    except Exception as e:  # noqa: BLE001 - any parse failure is a bad file
-        raise CheckpointError(f"cannot read weights {path}: {str(e).splitlines()[0] if str(e) else e}") from None
+    md, _ = read_safetensors(path, tensors=False)
     if md.get("tmatch_matcher"):
         return md["tmatch_matcher"]
     if md.get("matcher"):
@@ -60,3 +51,24 @@ def matcher_of(path: str | os.PathLike) -> str:
         if isinstance(arch, str):
             return OLD_CHECKPOINT_ARCH.get(arch, arch)
     raise CheckpointError(f"{path} does not say which tmatch matcher it belongs to")
+
+
+def read_safetensors(path: str | os.PathLike, tensors: bool = True) -> tuple[dict[str, str], dict]:
+    """``(metadata, {name: numpy array})`` of a ``.safetensors`` file (no tensors read when
+    ``tensors`` is false).
+
+    Raises:
+        CheckpointError: a missing or unreadable file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"weights file not found: {path}")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="numpy") as fh:
+            meta = dict(fh.metadata() or {})
+            arrays = {k: fh.get_tensor(k) for k in fh.keys()} if tensors else {}  # noqa: SIM118
+    except Exception as e:  # noqa: BLE001 - any parse failure is a bad file
+        raise CheckpointError(f"cannot read weights {path}: {str(e).splitlines()[0] if str(e) else e}") from None
+    return meta, arrays

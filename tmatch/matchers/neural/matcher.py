@@ -52,7 +52,7 @@ from tmatch.matchers.base import Matcher
 from tmatch.matchers.neural.coarse import CoarseResult, coarse_scores, peaks, similarity, subcell1
 from tmatch.matchers.neural.refine import refine_stage, similarity_params, verify
 from tmatch.matchers.neural.render import Encoded, ImageFeatures, Variant, image_features, render
-from tmatch.matchers.options import Option
+from tmatch.matchers.options import RUNTIME_OPTIONS, Option
 from tmatch.models.presence import MatchStats, PresenceHead
 from tmatch.models.weights import shipped_weights
 
@@ -112,9 +112,7 @@ class NeuralMatcher(Matcher):
     compute = "torch"
     OPTIONS = (
         Option("weights", Path, None, "presence head .safetensors (default: the one shipped)", optional=True),
-        Option("runtime", str, "auto", "feature network runtime: auto (ONNX on CPU), onnx or torch"),
-        Option("device", str, "auto", "auto, cpu or cuda"),
-        Option("threads", int, None, "CPU threads (default: the runtime's)", low=1, optional=True),
+        *RUNTIME_OPTIONS,
         Option("scales", tuple, (0.7, 0.84, 1.0, 1.19, 1.41), "template scales searched (image px per template px)",
                low=0.05, high=20.0),
         Option("rotations", tuple, (-20.0, 0.0, 20.0), "template rotations searched, degrees (clockwise)"),
