@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import selectors
 import signal
 import subprocess
 import sys
-import time
 
 import cv2
 import numpy as np
@@ -149,14 +150,15 @@ def test_a_run_resumed_after_a_crash_equals_an_uninterrupted_one(tmp_path, flaky
 def test_a_killed_subprocess_resumes_to_the_same_results(tmp_path, sample_run):
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "tmatch", "bench", "--methods", ",".join(METHODS), "--protocols",
-           ",".join(PROTOCOLS), "--limit", str(LIMIT), "--out", str(out), "--no-progress", "--gallery", "0"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+           ",".join(PROTOCOLS), "--limit", str(LIMIT), "--out", str(out), "--gallery", "0"]
+    # The progress bar on stderr is the event: each update follows stored records.
+    proc = subprocess.Popen(cmd + ["--progress"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     records = out / "records" / "ncc.jsonl"
-    deadline = time.time() + 60
-    while time.time() < deadline and proc.poll() is None:
-        if records.exists() and records.read_text().count("\n") >= 2:
-            break
-        time.sleep(0.02)
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stderr, selectors.EVENT_READ)
+        while not (records.exists() and records.read_text().count("\n") >= 2):
+            assert sel.select(timeout=60), "no progress from the bench within 60 s"
+            assert os.read(proc.stderr.fileno(), 4096), "the bench ended before storing two records"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done = len(RunStore(out).read_records("ncc"))
