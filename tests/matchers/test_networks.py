@@ -109,7 +109,7 @@ def test_match_many_equals_match_and_reuses_the_template_encoding(checkpoints, a
         assert geometry.iou(one.mask, single.mask) > 0.99
         assert one.mask.shape == im.shape[:2] and one.ms > 0
     prepared = m.prepare(tpl)
-    m._match_batch(prepared, tpl, imgs)
+    m.match_prepared_many(prepared, tpl, imgs)
     assert sorted(prepared.by_size) == sorted({im.shape[:2] for im in imgs})  # once per image size
 
 
@@ -140,7 +140,7 @@ class OracleRunner:
 
 def _oracle(name, template, truths, presence=5.0):
     m = tmatch.load_matcher(name, allow_untrained=True, runtime="torch")
-    m._runner = OracleRunner(m.config, template, truths, presence)
+    m.set_runner(OracleRunner(m.config, template, truths, presence))
     return m
 
 

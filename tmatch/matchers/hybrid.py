@@ -40,6 +40,7 @@ class HybridMatcher(Matcher):
         consistency: least polygon IoU between refined and located results to accept refinement.
         min_inliers: least RANSAC inliers to accept refinement.
         locator_options: options passed to the locator (e.g. ``{"weights": PATH}``).
+        refiner_options: options passed to the feature matcher (e.g. ``{"ratio": 0.8}``).
         weights: shorthand for ``locator_options["weights"]``.
         fallback: when the region gives no consistent refinement, try the whole image.
         ecc: refine the locator's transform by ECC when the feature matcher cannot.
@@ -58,6 +59,7 @@ class HybridMatcher(Matcher):
         Option("consistency", float, 0.3, "least polygon IoU between refined and located results", low=0.0, high=1.0),
         Option("min_inliers", int, 8, "least RANSAC inliers to accept a refinement", low=0),
         Option("locator_options", dict, None, "options of the locator, e.g. {'weights': PATH}", optional=True),
+        Option("refiner_options", dict, None, "options of the feature matcher, e.g. {'ratio': 0.8}", optional=True),
         Option("weights", Path, None, "shorthand for locator_options['weights']", optional=True),
         Option("fallback", bool, True, "with no consistent refinement in the region, try the whole image"),
         Option("ecc", bool, True, "refine the locator's transform by ECC when the feature matcher cannot"),
@@ -83,7 +85,7 @@ class HybridMatcher(Matcher):
         run = {k: v for k, v in run.items() if v is not None}
         opts.update(accepted_options(self.locator, run))
         self._locator = load_matcher(self.locator, **opts)
-        ref = load_matcher(self.refiner)
+        ref = load_matcher(self.refiner, **(self.refiner_options or {}))
         if not isinstance(ref, FeatureMatcher):
             raise InputError(f"refiner must be a feature matcher (sift, akaze, orb), got {self.refiner!r}")
         self._refiner: FeatureMatcher = ref

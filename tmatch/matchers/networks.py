@@ -213,6 +213,12 @@ class NetworkMatcher(Matcher):
         """The checkpoint's metadata (data, metrics, recipe)."""
         return dict(self._meta)
 
+    def set_runner(self, runner: Any) -> None:
+        """Run inference with ``runner`` instead of the built-in torch/ONNX one: an object with
+        ``encode(query (K, 3, T, T)) -> encoding`` and ``search(images (B, 3, S, S), encoding)
+        -> {"mask", "presence", "variant", "presences"}`` (another backend, or a test oracle)."""
+        self._runner = runner
+
     def runner(self):
         """The runtime in use (built on first use; ONNX graphs exported/cached then)."""
         if self._runner is None:
