@@ -112,19 +112,9 @@ class ModelConfig(pydantic.BaseModel):
 
     # ------------------------------------------------------------------ helpers
     @property
-    def has_pretrained_weights(self) -> bool:
-        """Whether building this model loads ImageNet weights (``pretrained`` and available)."""
-        return self.pretrained and self.encoder in PRETRAINED_ENCODERS
-
-    @property
     def feature_strides(self) -> tuple[int, ...]:
         """Strides at which ``neural`` correlates template and search features."""
         return (8, 16)
-
-    @property
-    def query_size(self) -> int:
-        """Side of the query tensor: ``S`` for dual-unet (a canvas like the image), ``T`` for neural."""
-        return self.input_size if self.arch == "dual-unet" else self.template_size
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (tuples become lists)."""

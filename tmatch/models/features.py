@@ -39,10 +39,18 @@ EXPORT_VERSION = 1
 MEAN = STD = 0.5
 
 
+def normalize_rgb(rgb: np.ndarray, mean, std) -> np.ndarray:
+    """``(h, w, 3)`` uint8 RGB → ``(3, h, w)`` float32 ``(rgb / 255 - mean) / std``, ``mean`` and
+    ``std`` a number or one per channel (the one normalisation of network inputs)."""
+    std = np.asarray(std, np.float32)
+    mean = np.asarray(mean, np.float32)
+    x = rgb.astype(np.float32) * (1.0 / (255.0 * std)) - mean / std
+    return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+
 def normalize(rgb: np.ndarray) -> np.ndarray:
     """``(h, w, 3)`` uint8 RGB → ``(3, h, w)`` float32 in ``[-1, 1]`` (Lite0's normalisation)."""
-    x = rgb.astype(np.float32) * (1.0 / (255.0 * STD)) - MEAN / STD
-    return np.ascontiguousarray(x.transpose(2, 0, 1))
+    return normalize_rgb(rgb, MEAN, STD)
 
 
 def _stages(pretrained: bool):
@@ -145,7 +153,7 @@ class Lite0Features:
             return list(self._impl.run(None, {"image": x}))
         import torch
 
-        from tmatch.models.runtime import torch_threads
+        from tmatch.threads import torch_threads
 
         with torch.no_grad(), torch_threads(self.threads):
             out = self._impl(torch.from_numpy(x).to(self.device))

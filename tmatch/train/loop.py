@@ -35,7 +35,7 @@ import torch
 
 from tmatch.errors import CheckpointError, TmatchError
 from tmatch.files import atomic_save, atomic_write
-from tmatch.models.runtime import torch_threads
+from tmatch.threads import torch_threads
 from tmatch.train import distributed as tdist
 from tmatch.train.config import TrainConfig, save_config
 from tmatch.train.losses import LossParts, MatchingLoss, batch_metrics, summarize

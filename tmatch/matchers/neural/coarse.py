@@ -46,7 +46,7 @@ def coarse_scores(enc: Encoded, f8: np.ndarray, mean8: np.ndarray, projection: n
     import torch
     import torch.nn.functional as F
 
-    from tmatch.models.runtime import torch_threads
+    from tmatch.threads import torch_threads
 
     x = torch.from_numpy(f8)[None]
     by_side: dict[int, list[int]] = {}
