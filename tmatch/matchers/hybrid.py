@@ -72,6 +72,7 @@ class HybridMatcher(Matcher):
         Option("device", str, None, "the locator's device", optional=True),
         Option("threads", int, None, "the locator's CPU threads", low=1, optional=True),
         Option("batch_size", int, None, "the locator's batch size", low=1, optional=True),
+        Option("allow_untrained", bool, None, "the locator's allow_untrained (neural locators)", optional=True),
     )
 
     def __init__(self, **options: Any):
@@ -81,7 +82,8 @@ class HybridMatcher(Matcher):
         opts = dict(self.locator_options or {})
         if self.weights is not None:
             opts["weights"] = self.weights
-        run = {"runtime": self.runtime, "batch_size": self.batch_size, **self._run}
+        run = {"runtime": self.runtime, "batch_size": self.batch_size, "allow_untrained": self.allow_untrained,
+               **self._run}
         run = {k: v for k, v in run.items() if v is not None}
         opts.update(accepted_options(self.locator, run))
         self._locator = load_matcher(self.locator, **opts)
