@@ -36,7 +36,7 @@ from tmatch.errors import CheckpointError
 from tmatch.match import Match
 from tmatch.matchers.base import Matcher
 from tmatch.matchers.options import RUNTIME_OPTIONS, Option
-from tmatch.models.weights import shipped_weights
+from tmatch.models.weights import resolve_weights
 
 #: template encodings kept per prepared template (one per search-image size).
 _MAX_SIZES = 16
@@ -170,12 +170,8 @@ class NetworkMatcher(Matcher):
 
         super().__init__(**options)
         runtime, device = resolve_device(self.runtime, self.device)
-        path = Path(self.weights) if self.weights is not None else shipped_weights(self.name)
-        if self.weights is None and not path.is_file():
-            if not self.allow_untrained:
-                raise CheckpointError(
-                    f"no trained weights are installed for {self.name!r} (looked for {path}); pass "
-                    f"weights=PATH (CLI: --weights PATH) with a checkpoint from `tmatch train`")
+        path = resolve_weights(self.weights, self.name, self.allow_untrained, "a checkpoint from `tmatch train`")
+        if path is None:
             self._model = None
             self._config = ModelConfig(arch=self.arch)
             self._meta: dict[str, Any] = {"untrained": True}
@@ -359,11 +355,10 @@ class DualUNetMatcher(NetworkMatcher):
     Options: see :class:`NetworkMatcher`. The query is the template centred on a black canvas
     of the search image's size; it is encoded once per image size and reused (video).
 
-    >>> import numpy as np, tmatch
+    >>> import tmatch
     >>> m = tmatch.load_matcher("dual-unet", allow_untrained=True, runtime="torch")
-    >>> img = np.zeros((64, 80, 3), np.uint8)
-    >>> m.match(img[:20, :30], img).mask.shape
-    (64, 80)
+    >>> m.config.arch, m.options()["runtime"], m.device
+    ('dual-unet', 'torch', 'cpu')
     """
 
     name = "dual-unet"

@@ -28,6 +28,28 @@ def shipped_weights(matcher: str) -> Path:
     return WEIGHTS_DIR / f"{matcher}.safetensors"
 
 
+def resolve_weights(weights: str | os.PathLike | None, matcher: str, allow_untrained: bool,
+                    how: str) -> Path | None:
+    """The weights file a matcher loads: ``weights`` when given, else the shipped one; ``None``
+    when none is shipped and ``allow_untrained``.
+
+    Args:
+        how: how to get weights, for the error message (e.g. "a checkpoint from `tmatch train`").
+
+    Raises:
+        CheckpointError: nothing given, nothing shipped and ``allow_untrained`` false.
+    """
+    if weights is not None:
+        return Path(weights)
+    path = shipped_weights(matcher)
+    if path.is_file():
+        return path
+    if allow_untrained:
+        return None
+    raise CheckpointError(f"no trained weights are installed for {matcher!r} (looked for {path}); pass "
+                          f"weights=PATH (CLI: --weights PATH) with {how}, or allow_untrained=True")
+
+
 def matcher_of(path: str | os.PathLike) -> str:
     """The name of the matcher a ``.safetensors`` weights file belongs to, from its metadata.
 

@@ -46,7 +46,6 @@ from typing import Any
 import numpy as np
 
 from tmatch import geometry
-from tmatch.errors import CheckpointError
 from tmatch.match import Match
 from tmatch.matchers.base import Matcher
 from tmatch.matchers.neural.coarse import CoarseResult, coarse_scores, peaks, similarity, subcell1
@@ -54,7 +53,7 @@ from tmatch.matchers.neural.refine import refine_stage, similarity_params, verif
 from tmatch.matchers.neural.render import Encoded, ImageFeatures, Variant, image_features, render
 from tmatch.matchers.options import RUNTIME_OPTIONS, Option
 from tmatch.models.presence import MatchStats, PresenceHead
-from tmatch.models.weights import shipped_weights
+from tmatch.models.weights import resolve_weights
 
 _MAX_SIZES = 16
 #: refinement stages: (feature level — 0, 1, 2 for strides 2, 4, 8 —, search radius in cells).
@@ -132,12 +131,9 @@ class NeuralMatcher(Matcher):
         from tmatch.models.features import Lite0Features
 
         super().__init__(**options)
-        path = Path(self.weights) if self.weights is not None else shipped_weights(self.name)
-        if self.weights is None and not path.is_file():
-            if not self.allow_untrained:
-                raise CheckpointError(
-                    f"no presence head is installed for 'neural' (looked for {path}); pass "
-                    f"weights=PATH from `tmatch train --preset neural`, or allow_untrained=True")
+        path = resolve_weights(self.weights, self.name, self.allow_untrained,
+                               "a presence head from `tmatch train --preset neural`")
+        if path is None:
             self.head = PresenceHead.untrained()
         else:
             self.head = PresenceHead.load(path)
