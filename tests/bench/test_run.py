@@ -235,12 +235,10 @@ def test_bad_arguments_raise_tmatch_errors(tmp_path, kwargs, match):
 
 
 def test_gpu_matchers_run_batched_over_cases_sharing_a_template(tmp_path, monkeypatch):
-    import tmatch.bench.run as run_mod
     from tests.bench.helpers import FakeGPUNCC
 
     monkeypatch.setitem(MATCHERS, "fakegpu", "tests.bench.helpers:FakeGPUNCC")
     monkeypatch.setattr(FakeGPUNCC, "batches", [])
-    monkeypatch.setattr(run_mod, "_gpu_peak_start", lambda m: False)  # no CUDA here
     res = run_bench(tmp_path / "g", ["fakegpu", "ncc"], ["seed", "warp", "negatives"], limit=3,
                     batch=8)
     # per item: seed and warp share the template (one batch of 2), the negative has its own

@@ -397,17 +397,23 @@ def _libc() -> Any:
     return _LIBC[0]
 
 
-def _gpu_peak_start(matcher: Any) -> bool:
-    if not _on_gpu(matcher) or "torch" not in sys.modules:
+def _gpu_peak_start(matcher: Matcher) -> bool:
+    """Reset CUDA's peak-memory counter before a matcher that declares a CUDA device runs;
+    ``False`` when there is nothing to measure (CPU matcher, or no CUDA here)."""
+    if not _on_gpu(matcher):
         return False
-    torch = sys.modules["torch"]
+    import torch
+
+    if not torch.cuda.is_available():
+        return False
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     return True
 
 
 def _gpu_peak_mb() -> float:
-    torch = sys.modules["torch"]
+    import torch
+
     torch.cuda.synchronize()
     return torch.cuda.max_memory_allocated() / 2**20
 
