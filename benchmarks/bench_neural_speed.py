@@ -31,8 +31,8 @@ import cv2
 import numpy as np
 
 MODELS = {
-    "neural-seg": {"arch": "neural"},
-    "neural-seg-1scale": {"arch": "neural", "options": {"scales": (1.0,)}},
+    "neural-seg": {"arch": "neural-seg"},
+    "neural-seg-1scale": {"arch": "neural-seg", "options": {"scales": (1.0,)}},
     "dual-unet-lite0-320": {"arch": "dual-unet"},
     "dual-unet-resnet34-512": {"arch": "dual-unet", "encoder": "resnet34", "input_size": 512},
 }

@@ -102,7 +102,7 @@ def main() -> None:
     def harness(method: str) -> tuple[float, float, float]:
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            run_bench(Path(tmp) / "run", [method], protocols, data=data, limit=args.limit, finish=False)
+            run_bench(Path(tmp) / "run", [method], protocols, data=data, limit=args.limit)
             t_run = time.perf_counter() - t0
             matcher_s = float(load_table(Path(tmp) / "run")["ms"].sum()) / 1000.0
             t1 = time.perf_counter()

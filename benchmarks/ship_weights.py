@@ -85,10 +85,10 @@ def ship_presence(args, logs: dict) -> int:
     """Copy a `neural` presence head into the package with its model card (+ held-out table)."""
     import shutil
 
-    from tmatch.matchers.deep import load_presence
+    from tmatch.models.presence import PresenceHead
     from tmatch.train.presence import model_card
 
-    load_presence(args.run / "best.safetensors")  # refuse anything that does not load
+    PresenceHead.load(args.run / "best.safetensors")  # refuse anything that does not load
     out = ROOT / "tmatch" / "weights" / f"{args.name}.safetensors"
     shutil.copyfile(args.run / "best.safetensors", out)
     bench = None

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from tmatch.errors import InputError
+from tmatch.files import atomic_write
 
 #: what every entry point accepts as an image: a path, an array, a ``PIL.Image`` or a torch
 #: tensor (``(C, H, W)`` or ``(1, C, H, W)`` with C in 1/3/4, or ``(H, W[, C])``; float in [0, 1]
@@ -233,7 +234,4 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray) -> Path:
     ok, buf = cv2.imencode(path.suffix or ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise InputError(f"cannot encode an image as {path.suffix!r}: {path}")
-    tmp = path.with_name(path.name + ".tmp")
-    buf.tofile(str(tmp))
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, buf.tobytes())

@@ -20,9 +20,9 @@ MATCHERS: dict[str, str] = {
     "sift": "tmatch.matchers.features:SIFTMatcher",
     "orb": "tmatch.matchers.features:ORBMatcher",
     "akaze": "tmatch.matchers.features:AKAZEMatcher",
-    "dual-unet": "tmatch.matchers.neural:DualUNetMatcher",
-    "neural": "tmatch.matchers.deep:DeepCorrelationMatcher",
-    "neural-seg": "tmatch.matchers.neural:NeuralMatcher",
+    "dual-unet": "tmatch.matchers.networks:DualUNetMatcher",
+    "neural": "tmatch.matchers.neural:NeuralMatcher",
+    "neural-seg": "tmatch.matchers.networks:NeuralSegMatcher",
     "hybrid": "tmatch.matchers.hybrid:HybridMatcher",
 }
 
@@ -45,19 +45,18 @@ def matcher_class(name: str) -> type:
 
 
 def load_matcher(name: str, **options: Any) -> Any:
-    """Build the matcher ``name`` with ``options`` (each matcher's keyword arguments).
+    """Build the matcher ``name`` with ``options`` (declared in the matcher's ``OPTIONS``).
 
     Unknown options raise an error naming the accepted ones. The options dict is copied.
     """
-    cls = matcher_class(name)
-    opts = dict(options)
-    try:
-        return cls(**opts)
-    except TypeError as e:
-        import inspect
+    return matcher_class(name)(**dict(options))
 
-        params = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-        raise TmatchError(f"bad option for matcher {name!r} ({e}); accepted: {', '.join(params)}") from None
+
+def accepted_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The subset of ``options`` that matcher ``name`` declares (for options given to every
+    matcher of a run, such as ``threads`` or ``batch_size``)."""
+    table = matcher_class(name).option_table()
+    return {k: v for k, v in options.items() if k in table}
 
 
 def describe_matchers() -> dict[str, str]:

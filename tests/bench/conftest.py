@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tmatch.bench import run_bench
+from tmatch.bench import finish_run, run_bench
 from tmatch.bench.report import TIMING_COLUMNS
 
 METHODS = ["sift", "ncc"]
@@ -21,5 +21,6 @@ def comparable(df):
 def sample_run(tmp_path_factory):
     """sift and ncc on the first items of the sample set under three protocols."""
     out = tmp_path_factory.mktemp("bench") / "sample"
-    res = run_bench(out, METHODS, PROTOCOLS, limit=LIMIT, gallery=3)
+    res = run_bench(out, METHODS, PROTOCOLS, limit=LIMIT)
+    finish_run(res.run, gallery=3)
     return res

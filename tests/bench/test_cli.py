@@ -60,16 +60,16 @@ def test_show_of_a_missing_run_is_an_error(monkeypatch, capsys, tmp_path):
 def test_weights_for_gives_one_method_its_own_weights(monkeypatch, capsys, tmp_path):
     """Two neural matchers in one run, each with its own file: `neural` its presence head,
     `neural-seg` an (untrained) network checkpoint. A single --weights could not serve both."""
-    from tmatch.matchers.deep import default_weights
+    from tmatch.models.weights import shipped_weights
     from tmatch.models import ModelConfig, build_model
     from tmatch.models.checkpoint import save_checkpoint
 
     monkeypatch.setenv("TMATCH_CACHE", str(tmp_path / "cache"))
-    cfg = ModelConfig(arch="neural", input_size=64, template_size=32, pretrained=False)
+    cfg = ModelConfig(arch="neural-seg", input_size=64, template_size=32, pretrained=False)
     seg = save_checkpoint(tmp_path / "seg.safetensors", build_model(cfg).eval(), cfg)
     code, out, err = cli(monkeypatch, capsys, "bench", "--methods", "neural,neural-seg", "--protocols", "seed",
                          "--limit", "1", "--out", str(tmp_path / "run"), "--no-progress", "--gallery", "0",
                          "--threads", "1", "--weights-for", f"neural-seg={seg}",
-                         "--weights-for", f"neural={default_weights()}")
+                         "--weights-for", f"neural={shipped_weights('neural')}")
     assert code in (0, None), err
     assert "iou_neural" in out and "iou_neural-seg" in out and "2 computed" in out

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import selectors
 import signal
 import subprocess
 import sys
-import time
 
 import cv2
 import numpy as np
@@ -17,6 +18,7 @@ from tmatch import geometry, rle
 from tmatch.bench import (
     CaseKey,
     case_keys,
+    check_compare,
     load_records,
     load_table,
     merge_runs,
@@ -128,32 +130,35 @@ def flaky(monkeypatch):
 
 def test_a_run_resumed_after_a_crash_equals_an_uninterrupted_one(tmp_path, flaky):
     args = dict(methods=["flaky", "ncc"], protocols=["seed", "negatives"], limit=3)
-    ref = run_bench(tmp_path / "ref", **args, gallery=0)
+    ref = run_bench(tmp_path / "ref", **args)
+    write_tables(ref.run)
     flaky.calls, flaky.fail_after = 0, 4
     with pytest.raises(RuntimeError, match="simulated crash"):
         run_bench(tmp_path / "run", **args)
     assert len(RunStore(tmp_path / "run").read_records("flaky")) == 4
     assert not (tmp_path / "run" / "results.csv").exists()
     flaky.calls, flaky.fail_after = 0, None
-    res = run_bench(tmp_path / "run", **args, gallery=0)
+    res = run_bench(tmp_path / "run", **args)
+    write_tables(res.run)
     # the crash lost only the unfinished item (both its cases); finished ones were not recomputed
     assert flaky.calls == ref.n_cases - 4 and res.skipped == 2 * 4
     pd.testing.assert_frame_equal(comparable(load_table(res.run)), comparable(load_table(ref.run)))
-    again = run_bench(tmp_path / "run", **args, gallery=0)
+    again = run_bench(tmp_path / "run", **args)
     assert again.computed == 0
 
 
 def test_a_killed_subprocess_resumes_to_the_same_results(tmp_path, sample_run):
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "tmatch", "bench", "--methods", ",".join(METHODS), "--protocols",
-           ",".join(PROTOCOLS), "--limit", str(LIMIT), "--out", str(out), "--no-progress", "--gallery", "0"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+           ",".join(PROTOCOLS), "--limit", str(LIMIT), "--out", str(out), "--gallery", "0"]
+    # The progress bar on stderr is the event: each update follows stored records.
+    proc = subprocess.Popen(cmd + ["--progress"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     records = out / "records" / "ncc.jsonl"
-    deadline = time.time() + 60
-    while time.time() < deadline and proc.poll() is None:
-        if records.exists() and records.read_text().count("\n") >= 2:
-            break
-        time.sleep(0.02)
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stderr, selectors.EVENT_READ)
+        while not (records.exists() and records.read_text().count("\n") >= 2):
+            assert sel.select(timeout=60), "no progress from the bench within 60 s"
+            assert os.read(proc.stderr.fileno(), 4096), "the bench ended before storing two records"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done = len(RunStore(out).read_records("ncc"))
@@ -168,7 +173,7 @@ def test_a_killed_subprocess_resumes_to_the_same_results(tmp_path, sample_run):
 
 def test_two_shards_merged_equal_the_unsharded_run(tmp_path, sample_run):
     for i in range(2):
-        res = run_bench(tmp_path / f"shard-{i}", METHODS, PROTOCOLS, limit=LIMIT, shard=(i, 2), finish=False)
+        res = run_bench(tmp_path / f"shard-{i}", METHODS, PROTOCOLS, limit=LIMIT, shard=(i, 2))
         assert res.n_cases == LIMIT // 2 * len(PROTOCOLS)
     merged = merge_runs([tmp_path / "shard-1", tmp_path / "shard-0"], tmp_path / "all")
     write_tables(merged)
@@ -179,14 +184,14 @@ def test_two_shards_merged_equal_the_unsharded_run(tmp_path, sample_run):
 
 
 def test_runs_of_other_cases_cannot_be_merged(tmp_path):
-    run_bench(tmp_path / "a", ["ncc"], ["seed"], limit=2, finish=False)
-    run_bench(tmp_path / "b", ["ncc"], ["seed"], limit=2, seed=1, finish=False)
+    run_bench(tmp_path / "a", ["ncc"], ["seed"], limit=2)
+    run_bench(tmp_path / "b", ["ncc"], ["seed"], limit=2, seed=1)
     with pytest.raises(InputError, match="seed differ"):
         merge_runs([tmp_path / "a", tmp_path / "b"], tmp_path / "c")
 
 
 def test_a_process_pool_gives_the_same_results(tmp_path, sample_run):
-    res = run_bench(tmp_path / "pool", METHODS, PROTOCOLS, limit=LIMIT, workers=2, finish=False)
+    res = run_bench(tmp_path / "pool", METHODS, PROTOCOLS, limit=LIMIT, workers=2)
     df = load_table(res.run)
     assert set(df["threads"]) == {1}  # one thread per worker unless --threads says otherwise
     pd.testing.assert_frame_equal(comparable(df).drop(columns="threads"),
@@ -195,14 +200,14 @@ def test_a_process_pool_gives_the_same_results(tmp_path, sample_run):
 
 def test_threads_are_set_during_the_run_and_restored(tmp_path):
     before = cv2.getNumThreads()
-    res = run_bench(tmp_path / "t", ["ncc"], ["seed"], limit=2, threads=1, finish=False)
+    res = run_bench(tmp_path / "t", ["ncc"], ["seed"], limit=2, threads=1)
     assert cv2.getNumThreads() == before
     assert res.methods[0].threads == 1 and set(load_table(res.run)["threads"]) == {1}
 
 
 def test_a_matcher_input_error_is_recorded_and_the_run_goes_on(tmp_path, monkeypatch):
     monkeypatch.setitem(MATCHERS, "picky", "tests.bench.helpers:BadInputNCC")
-    res = run_bench(tmp_path / "p", ["picky"], ["seed"], limit=6, gallery=0)
+    res = run_bench(tmp_path / "p", ["picky"], ["seed"], limit=6)
     df = load_table(res.run)
     bad = df[df["error"] != ""]
     assert len(df) == 6 and len(bad) == 2
@@ -210,10 +215,10 @@ def test_a_matcher_input_error_is_recorded_and_the_run_goes_on(tmp_path, monkeyp
 
 
 def test_a_folder_holding_another_run_is_refused_but_methods_can_be_added(tmp_path):
-    run_bench(tmp_path / "r", ["ncc"], ["seed"], limit=2, finish=False)
+    run_bench(tmp_path / "r", ["ncc"], ["seed"], limit=2)
     with pytest.raises(TmatchError, match="different run.*limit"):
         run_bench(tmp_path / "r", ["ncc"], ["seed"], limit=3)
-    res = run_bench(tmp_path / "r", ["sift"], ["seed"], limit=2, gallery=0)
+    res = run_bench(tmp_path / "r", ["sift"], ["seed"], limit=2)
     assert res.computed == 2 and res.skipped == 0
     assert set(load_table(res.run)["method"]) == {"ncc", "sift"}
 
@@ -230,14 +235,12 @@ def test_bad_arguments_raise_tmatch_errors(tmp_path, kwargs, match):
 
 
 def test_gpu_matchers_run_batched_over_cases_sharing_a_template(tmp_path, monkeypatch):
-    import tmatch.bench.run as run_mod
     from tests.bench.helpers import FakeGPUNCC
 
     monkeypatch.setitem(MATCHERS, "fakegpu", "tests.bench.helpers:FakeGPUNCC")
     monkeypatch.setattr(FakeGPUNCC, "batches", [])
-    monkeypatch.setattr(run_mod, "_gpu_peak_start", lambda m: False)  # no CUDA here
     res = run_bench(tmp_path / "g", ["fakegpu", "ncc"], ["seed", "warp", "negatives"], limit=3,
-                    batch=8, finish=False)
+                    batch=8)
     # per item: seed and warp share the template (one batch of 2), the negative has its own
     assert FakeGPUNCC.batches == [2, 1] * 3
     df = load_table(res.run)
@@ -248,5 +251,6 @@ def test_gpu_matchers_run_batched_over_cases_sharing_a_template(tmp_path, monkey
 
 def test_a_bad_compare_is_refused_before_running(tmp_path):
     with pytest.raises(InputError, match="--compare"):
-        run_bench(tmp_path / "c", ["ncc", "sift"], ["seed"], limit=1, compare=["ncc", "orb"])
+        check_compare(tmp_path / "c", ["ncc", "sift"], ["ncc", "orb"])
+    assert check_compare(tmp_path / "c", ["ncc", "sift"], ["SIFT", "ncc"]) == ["sift", "ncc"]
     assert not (tmp_path / "c" / "records").exists()

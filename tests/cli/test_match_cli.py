@@ -52,9 +52,11 @@ def test_methods_lists_every_name(run):
         assert name in res.output
 
 
-@pytest.mark.parametrize("case", ["missing", "corrupt", "empty", "larger", "zero_roi", "bad_roi",
-                                  "unknown_method", "nan"])
-def test_bad_input_exit_2_one_line(case, run, photo, tmp_path, astronaut):
+@pytest.mark.parametrize("case, message", [
+    ("missing", "not found"), ("corrupt", "not an image, or corrupt"), ("empty", "empty"), ("larger", "larger"),
+    ("zero_roi", "roi"), ("bad_roi", "roi"), ("unknown_method", "unknown matcher 'magic'"),
+    ("nan", "nan")])
+def test_bad_input_exit_2_one_line(case, message, run, photo, tmp_path, astronaut):
     args = ["match", photo, photo]
     if case == "missing":
         args = ["match", tmp_path / "nope.png", photo]
@@ -84,6 +86,9 @@ def test_bad_input_exit_2_one_line(case, run, photo, tmp_path, astronaut):
         args = ["match", f, photo]
     res = run(*args)
     assert res.exit_code == 2, res.output
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
+    assert message in lines[0].lower(), lines[0]
 
 
 def test_script_prints_one_line_error_without_traceback(tmp_path, photo):

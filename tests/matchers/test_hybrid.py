@@ -1,10 +1,38 @@
 from __future__ import annotations
 
+import copy
+from typing import ClassVar
+
 import numpy as np
+import pytest
 
 import tmatch
-from tmatch import geometry
 from tests.matchers.base import MatcherContract, corner_error, place
+from tmatch import geometry
+from tmatch.matchers.base import Matcher
+from tmatch.registry import MATCHERS
+
+
+class FixedLocator(Matcher):
+    """A locator that answers ``answer`` whatever the images (a wrong or rough locator)."""
+
+    name = "fixed"
+    answer: ClassVar[tmatch.Match | None] = None
+
+    def _match(self, prepared, template, image):
+        return copy.deepcopy(type(self).answer)
+
+
+@pytest.fixture()
+def located(monkeypatch):
+    """``located(match, **hybrid_options)``: a hybrid whose locator answers ``match``."""
+    monkeypatch.setitem(MATCHERS, "fixed", "tests.matchers.test_hybrid:FixedLocator")
+
+    def make(match, **options):
+        monkeypatch.setattr(FixedLocator, "answer", match)
+        return tmatch.load_matcher("hybrid", locator="fixed", **options)
+
+    return make
 
 
 class TestHybridWithNCCLocator(MatcherContract):
@@ -26,32 +54,28 @@ def test_refinement_improves_on_the_locator(coffee, chelsea):
     assert corner_error(hyb, hm, tpl.shape[:2]) < corner_error(loc, hm, tpl.shape[:2])
 
 
-def test_inconsistent_refinement_is_rejected(coffee, chelsea):
+def test_inconsistent_refinement_is_rejected(coffee, chelsea, located):
     # The locator points at the wrong place (a region without the template): refinement inside it
     # cannot produce a consistent homography, so the locator's answer stands, marked unrefined.
     tpl = coffee[60:260, 180:420]
     scene, _ = place(tpl, chelsea, 230, 170)
-    m = tmatch.load_matcher("hybrid", locator="ncc", fallback=False)
     loc = tmatch.Match(True, 0.5, geometry.rect_polygon(0, 0, 60, 60), (0, 0, 60, 60),
                        geometry.mask_from_polygon(geometry.rect_polygon(0, 0, 60, 60), scene.shape[:2]))
-    out = m._refine(loc, m._refiner.prepare(tpl), tpl, scene)
+    out = located(loc, fallback=False).match(tpl, scene)
     assert out.extra["refined"] is False and out.box == (0, 0, 60, 60)
 
 
 def test_bad_refiner_rejected():
-    import pytest
-
     with pytest.raises(ValueError):
         tmatch.load_matcher("hybrid", locator="ncc", refiner="ncc")
 
 
-def test_fallback_refines_on_the_whole_image_when_the_region_is_wrong(coffee, chelsea):
+def test_fallback_refines_on_the_whole_image_when_the_region_is_wrong(coffee, chelsea, located):
     tpl = coffee[60:260, 180:420]
     scene, hm = place(tpl, chelsea, 230, 170)
-    m = tmatch.load_matcher("hybrid", locator="ncc")
     wrong = geometry.rect_polygon(0, 0, 60, 60)
     loc = tmatch.Match(True, 0.5, wrong, (0, 0, 60, 60), geometry.mask_from_polygon(wrong, scene.shape[:2]))
-    out = m._refine(loc, m._refiner.prepare(tpl), tpl, scene)
+    out = located(loc).match(tpl, scene)
     assert out.extra["refined"] == "global" and corner_error(out, hm, tpl.shape[:2]) < 3
 
 
@@ -68,38 +92,34 @@ def _perspective_scene(coffee, chelsea):
     return tpl, paste(tpl, chelsea, hm), hm
 
 
-def test_ecc_turns_a_rough_locator_answer_into_the_homography(coffee, chelsea):
+def test_ecc_turns_a_rough_locator_answer_into_the_homography(coffee, chelsea, located):
     """When the feature refiner finds nothing in the region, ECC refines the locator's transform
     (here a similarity a few pixels off) to the true perspective homography."""
     tpl, scene, hm = _perspective_scene(coffee, chelsea)
-    m = tmatch.load_matcher("hybrid", locator="ncc", fallback=False)
-    m._refiner.ratio = 1e-6  # no feature match survives the ratio test: the region step fails
     h, w = tpl.shape[:2]
     rough = np.array([[0.9, 0, 153.0], [0, 0.9, 88.0], [0, 0, 1]])
     poly = geometry.template_polygon(rough, (h, w))
     loc = tmatch.Match(True, 0.7, poly, geometry.box_from_polygon(poly, scene.shape[:2]),
                        geometry.mask_from_polygon(poly, scene.shape[:2]), homography=rough)
     before = corner_error(loc, hm, (h, w))
-    out = m._refine(loc, m._refiner.prepare(tpl), tpl, scene)
+    # no feature match survives the ratio test: the region step fails
+    out = located(loc, fallback=False, refiner_options={"ratio": 1e-6}).match(tpl, scene)
     assert out.extra["refined"] == "ecc" and out.extra["ecc"] >= 0.8
     assert before > 5 and corner_error(out, hm, (h, w)) < 1.5
 
 
-def test_ecc_that_does_not_align_is_rejected(coffee, chelsea, astronaut):
+def test_ecc_that_does_not_align_is_rejected(coffee, chelsea, astronaut, located):
     tpl = coffee[60:260, 180:420]
-    m = tmatch.load_matcher("hybrid", locator="ncc", fallback=False, ecc_min=0.9)
-    m._refiner.ratio = 1e-6
     rough = np.array([[0.9, 0, 100.0], [0, 0.9, 80.0], [0, 0, 1]])
     poly = geometry.template_polygon(rough, tpl.shape[:2])
     loc = tmatch.Match(True, 0.7, poly, geometry.box_from_polygon(poly, astronaut.shape[:2]),
                        geometry.mask_from_polygon(poly, astronaut.shape[:2]), homography=rough)
-    out = m._refine(loc, m._refiner.prepare(tpl), tpl, astronaut)  # the template is not there
+    m = located(loc, fallback=False, ecc_min=0.9, refiner_options={"ratio": 1e-6})
+    out = m.match(tpl, astronaut)  # the template is not there
     assert out.extra["refined"] is False
 
 
 def test_bad_ecc_options_rejected():
-    import pytest
-
     from tmatch.errors import InputError
 
     for opts in ({"ecc_min": 0.0}, {"ecc_min": 1.5}, {"ecc_side": 4}):

@@ -1,33 +1,26 @@
-"""The network matchers (neural-seg, dual-unet): loading rules, runtimes, the mask → Match chain, and the CLI.
+"""The default ``neural`` matcher: ImageNet-feature correlation, refinement, trained presence head.
 
-Accuracy contract tests run only when trained weights are installed (tmatch/weights/); the
-rest runs on untrained networks saved to temporary checkpoints, and on an "oracle" runner that
-returns the true mask, which checks the whole geometry chain (network frame → image → polygon).
+The contract runs with the presence head shipped in tmatch/weights/neural.safetensors; the
+geometry tests also run without it (``allow_untrained``: a fixed threshold on the coarse peak).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
+import cv2
 import numpy as np
 import pytest
-import torch
 
 import tmatch
 from tests.matchers.base import MatcherContract, corner_error, place
 from tmatch import geometry
 from tmatch.errors import CheckpointError, InputError
-from tmatch.matchers.neural import default_weights, fit_template_polygon
-from tmatch.models import ModelConfig, build_model
-from tmatch.models.checkpoint import save_checkpoint
-from tmatch.models.inputs import prepare_inputs, prepare_target
+from tmatch.models.presence import STAT_NAMES, MatchStats, PresenceHead
+from tmatch.models.weights import matcher_of, shipped_weights
+from tmatch.train.presence import evaluate, fit_logistic
 
-
-#: the matcher that loads each architecture's checkpoints.
-MATCHER = {"neural": "neural-seg", "dual-unet": "dual-unet"}
+SHIPPED = shipped_weights("neural").is_file()
 
 
 @pytest.fixture(autouse=True)
@@ -36,243 +29,227 @@ def _private_cache(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory):
-    d = tmp_path_factory.mktemp("weights")
-    torch.manual_seed(0)
-    out = {}
-    for arch, cfg in [("neural", ModelConfig(arch="neural", input_size=160, template_size=64)),
-                      ("dual-unet", ModelConfig(arch="dual-unet", input_size=128))]:
-        out[arch] = save_checkpoint(d / f"{arch}.safetensors", build_model(cfg).eval(), cfg)
-    return out
+def neural():
+    return tmatch.load_matcher("neural", allow_untrained=True, threads=1)
 
 
-# ------------------------------------------------------------------ loading
-@pytest.mark.skipif(default_weights("neural-seg").is_file(), reason="trained weights are installed")
-def test_no_installed_weights_says_how_to_pass_them():
-    with pytest.raises(CheckpointError, match="no trained weights are installed.*weights=PATH"):
-        tmatch.load_matcher("neural-seg")
+@pytest.mark.skipif(not SHIPPED, reason="no presence head installed")
+class TestNeuralContract(MatcherContract):
+    """Corners within 4 px after a scale/rotation change, exact crops at IoU ≥ 0.95, three
+    pasted copies each within 6 px: the same bars as SIFT's."""
+
+    name = "neural"
+    options = {"threads": 1}
 
 
-def test_checkpoint_of_the_other_architecture_is_refused(checkpoints):
-    with pytest.raises(CheckpointError, match="holds a 'dual-unet' model"):
-        tmatch.load_matcher("neural-seg", weights=checkpoints["dual-unet"])
-
-
-def test_missing_weights_file_is_a_checkpoint_error(tmp_path):
-    with pytest.raises(CheckpointError, match="not found"):
-        tmatch.load_matcher("dual-unet", weights=tmp_path / "nope.safetensors")
-
-
-@pytest.mark.parametrize("opts", [{"runtime": "tensorrt"}, {"device": "tpu"}, {"threshold": 1.5},
-                                  {"scales": (0.0, 1.0)}, {"presence_threshold": 2.0}])
-def test_bad_options_raise_input_error(opts, checkpoints):
-    with pytest.raises(InputError):
-        tmatch.load_matcher("neural-seg", weights=checkpoints["neural"], **opts)
-
-
-def test_options_report_the_resolved_runtime(checkpoints):
-    m = tmatch.load_matcher("neural-seg", weights=checkpoints["neural"], threads=1)
-    opts = m.options()
-    assert opts["runtime"] == "onnx" and opts["device"] == "cpu" and opts["threads"] == 1
-    assert tmatch.load_matcher("neural-seg", weights=checkpoints["neural"], runtime="torch").runtime == "torch"
-
-
-# ------------------------------------------------------------- runtimes agree
-@pytest.mark.parametrize("arch", ["neural", "dual-unet"])
-def test_onnx_and_torch_matchers_agree(arch, checkpoints, astronaut):
-    tpl = astronaut[100:220, 150:300]
-    kw = {"weights": checkpoints[arch], "threshold": 0.5}
-    if arch == "neural":
-        kw["presence_threshold"] = 0.0
-    a = tmatch.load_matcher(MATCHER[arch], runtime="onnx", **kw).match(tpl, astronaut)
-    b = tmatch.load_matcher(MATCHER[arch], runtime="torch", **kw).match(tpl, astronaut)
-    assert a.found == b.found and abs(a.score - b.score) < 1e-3
-    assert geometry.iou(a.mask, b.mask) > 0.99
-
-
-def test_match_many_equals_match_and_reuses_the_template_encoding(checkpoints, astronaut, rocket):
-    m = tmatch.load_matcher("neural-seg", weights=checkpoints["neural"], runtime="torch",
-                            presence_threshold=0.0, batch_size=2)
-    tpl = astronaut[30:180, 170:300]
-    imgs = [astronaut, rocket, astronaut[::-1].copy()]
-    many = m.match_many(tpl, imgs)
-    for one, im in zip(many, imgs):
-        single = m.match(tpl, im)
-        assert one.found == single.found and abs(one.score - single.score) < 1e-4
-        assert geometry.iou(one.mask, single.mask) > 0.99
-        assert one.mask.shape == im.shape[:2] and one.ms > 0
-    prepared = m.prepare(tpl)
-    m._match_batch(prepared, tpl, imgs)
-    assert sorted(prepared.by_size) == sorted({im.shape[:2] for im in imgs})  # once per image size
-
-
-# ---------------------------------------------------------------- the oracle
-class OracleRunner:
-    """Stands in for the network: returns the true mask (in the network frame) as logits."""
-
-    def __init__(self, cfg, template, truths, presence=5.0):
-        self.cfg, self.template, self.truths, self.presence = cfg, template, truths, presence
-        self.calls = 0
-
-    def encode(self, query):
-        self.variants = len(query)
-
-    def search(self, images, encoding):
-        masks = []
-        for _ in images:
-            img, truth = self.truths[self.calls % len(self.truths)]
-            self.calls += 1
-            x = prepare_inputs(self.cfg, self.template, img)
-            masks.append((prepare_target(self.cfg, truth, x).numpy() * 2 - 1) * 10)
-        b = len(images)
-        pres = np.full((b, self.variants), -5.0, np.float32)
-        pres[:, 0] = self.presence
-        return {"mask": np.stack(masks), "presence": pres[:, 0].copy(), "variant": np.zeros(b, np.int64),
-                "presences": pres}
-
-
-def _oracle(name, template, truths, presence=5.0):
-    m = tmatch.load_matcher(name, allow_untrained=True, runtime="torch")
-    m._runner = OracleRunner(m.config, template, truths, presence)
-    return m
-
-
-@pytest.mark.parametrize("name", ["neural-seg", "dual-unet"])
-def test_feature_oracle_mask_gives_the_placed_corners(name, coffee, chelsea):
+# ---------------------------------------------------------------- geometry
+@pytest.mark.parametrize("scale,angle", [(1.0, 0.0), (0.75, -20.0), (1.35, 15.0), (1.1, 30.0)])
+def test_placed_crop_corners_across_scale_and_rotation(neural, coffee, chelsea, scale, angle):
     tpl = coffee[60:260, 180:420]
-    scene, hm = place(tpl, chelsea, 230, 170, 0.85, 12.0)
-    truth = geometry.mask_from_polygon(geometry.template_polygon(hm, tpl.shape[:2]), scene.shape[:2])
-    m = _oracle(name, tpl, [(scene, truth)])
-    r = m.match(tpl, scene)
-    assert r.found and r.score > 0.9
-    assert geometry.iou(r.mask, truth) > 0.95
-    assert r.homography is not None
-    assert corner_error(r, hm, tpl.shape[:2]) <= 4.0
+    scene, hm = place(tpl, chelsea, 240, 180, scale, angle)
+    m = neural.match(tpl, scene)
+    assert m.found and m.homography is not None
+    # the refined similarity is within a few pixels even between the searched scales/angles
+    assert corner_error(m, hm, tpl.shape[:2]) <= 5.0
 
 
-def test_oracle_absent_presence_gives_not_found(coffee, astronaut):
-    tpl = coffee[100:200, 100:220]
-    truth = geometry.mask_from_polygon(geometry.rect_polygon(10, 10, 100, 80), astronaut.shape[:2])
-    r = _oracle("neural-seg", tpl, [(astronaut, truth)], presence=-3.0).match(tpl, astronaut)
-    assert not r.found and not r.mask.any() and r.polygon is None and r.box is None
-    assert r.score == pytest.approx(1 / (1 + np.exp(3.0)), abs=1e-4)
+def test_exact_crops_of_real_photos(neural, astronaut, coffee, chelsea, rocket):
+    rng = np.random.default_rng(3)
+    ious = []
+    for photo in (astronaut, coffee, chelsea, rocket):
+        H, W = photo.shape[:2]
+        for _ in range(4):
+            w, h = int(rng.integers(W // 6, W // 3)), int(rng.integers(H // 6, H // 3))
+            x, y = int(rng.integers(0, W - w)), int(rng.integers(0, H - h))
+            m = neural.match(photo[y:y + h, x:x + w], photo)
+            truth = geometry.mask_from_polygon(geometry.rect_polygon(x, y, w, h), (H, W))
+            ious.append(geometry.iou(m.mask, truth) if m.found else 0.0)
+    # one known miss: a lattice tower against a blank sky in `rocket` (little texture to refine on)
+    assert np.mean(ious) >= 0.9 and sum(v >= 0.9 for v in ious) >= 15
 
 
-def test_oracle_match_all_separates_every_instance(coffee, astronaut):
-    import cv2
-    tpl = cv2.resize(coffee[60:260, 180:420], (120, 100), interpolation=cv2.INTER_AREA)
-    scene, truth = astronaut.copy(), np.zeros(astronaut.shape[:2], bool)
-    centres = [(100, 90), (400, 120), (250, 400)]
-    for cx, cy in centres:
-        scene, hm = place(tpl, scene, cx, cy)
-        truth |= geometry.mask_from_polygon(geometry.template_polygon(hm, tpl.shape[:2]), scene.shape[:2])
-    found = _oracle("neural-seg", tpl, [(scene, truth)]).match_all(tpl, scene, max_instances=6)
-    assert len(found) == 3
-    got = sorted((float(np.mean(m.polygon[:, 0])), float(np.mean(m.polygon[:, 1]))) for m in found)
-    for (gx, gy), (tx, ty) in zip(got, sorted(centres)):
-        assert abs(gx - tx) < 3 and abs(gy - ty) < 3
-    assert len(_oracle("neural-seg", tpl, [(scene, truth)]).match_all(tpl, scene, max_instances=2)) == 2
+def test_photometric_damage_is_tolerated(neural, coffee, chelsea):
+    tpl = coffee[60:260, 180:420]
+    scene, hm = place(tpl, chelsea, 240, 180, 0.9, 10.0)
+    dark = np.clip(scene.astype(np.float32) * 0.55 + 20, 0, 255).astype(np.uint8)
+    blurred = cv2.GaussianBlur(dark, (0, 0), 1.5)
+    m = neural.match(tpl, blurred)
+    assert m.found and corner_error(m, hm, tpl.shape[:2]) <= 8.0
 
 
-@pytest.mark.parametrize("angle", [0.0, 25.0, -60.0, 90.0, 170.0])
-def test_fit_template_polygon_recovers_rotated_corners(angle):
-    tpl_hw = (40, 90)
-    _, hm = place(np.zeros((40, 90, 3), np.uint8), np.zeros((300, 300, 3), np.uint8), 150, 140, 1.5, angle)
-    truth = geometry.template_polygon(hm, tpl_hw)
-    mask = geometry.mask_from_polygon(truth, (300, 300))
-    poly, h = fit_template_polygon(mask, tpl_hw, angle_hint=angle)
-    assert h is not None and np.abs(poly - truth).max() < 2.0
+def test_result_carries_the_search_details(neural, astronaut):
+    m = neural.match(astronaut[100:220, 150:300], astronaut)
+    assert {"presence", "peak", "scale", "angle", "refined"} <= set(m.extra)
+    assert m.extra["refined"] >= 2
+    assert m.extra["scale"] == pytest.approx(1.0, abs=0.02) and m.extra["angle"] == pytest.approx(0.0, abs=1.0)
 
 
-def test_fit_template_polygon_refuses_a_homography_for_the_wrong_shape():
-    mask = geometry.mask_from_polygon(geometry.rect_polygon(50, 50, 100, 100), (200, 200))
-    poly, h = fit_template_polygon(mask, (20, 100))  # a 5:1 template cannot be a square
-    assert h is None and poly.shape == (4, 2)
-    # the template's own rectangle instead, centred on the blob, with the blob's area
-    assert np.allclose(poly.mean(axis=0), (100, 100), atol=0.5)
-    assert geometry.polygon_area(poly) == pytest.approx(100 * 100, rel=0.02)
-    assert np.linalg.norm(poly[1] - poly[0]) == pytest.approx(5 * np.linalg.norm(poly[3] - poly[0]))
+def test_small_and_large_templates(neural, astronaut):
+    for x, y, w, h in [(200, 180, 28, 24), (40, 40, 400, 420)]:
+        m = neural.match(astronaut[y:y + h, x:x + w], astronaut)
+        truth = geometry.mask_from_polygon(geometry.rect_polygon(x, y, w, h), astronaut.shape[:2])
+        assert m.found and geometry.iou(m.mask, truth) >= 0.8
 
 
-def test_fit_template_polygon_places_the_template_over_an_object_shaped_blob():
-    """An object's silhouette (here an ellipse) is not the template's rectangle: the template is
-    placed by a similarity at the blob's centroid, with the hinted angle and a scale kept within
-    1.5x of the hinted one, and no homography is claimed."""
-    import cv2
-    mask = np.zeros((300, 400), np.uint8)
-    cv2.ellipse(mask, (200, 150), (60, 30), 35, 0, 360, 1, -1)
-    poly, h = fit_template_polygon(mask.astype(bool), (50, 100), angle_hint=10.0, scale_hint=2.0)
-    assert h is None
-    assert np.allclose(poly.mean(axis=0), (200.5, 150.5), atol=1.0)
-    top = poly[1] - poly[0]
-    assert np.degrees(np.arctan2(top[1], top[0])) == pytest.approx(10.0, abs=0.1)
-    assert np.linalg.norm(top) == pytest.approx(100 * 2.0 / 1.5, rel=0.01)  # blob smaller: clamped
+def test_match_many_reuses_the_template_work(neural, astronaut, rocket):
+    tpl = astronaut[30:180, 170:300]
+    prepared = neural.prepare(tpl)
+    neural.match_prepared_many(prepared, tpl, [astronaut, astronaut, rocket, rocket[::2, ::2].copy()])
+    # one coarse encoding per resize factor: the template's size sets it, unless the image is
+    # so small that the factor is capped
+    assert len(prepared.by_r) == 1
 
 
-# ------------------------------------------------------------------------ CLI
-def test_cli_match_runs_both_neural_matchers(checkpoints, tmp_path, astronaut):
-    from typer.testing import CliRunner
-
-    from tmatch import io
-    from tmatch.cli.main import app
-
-    tpl_path = io.write_image(tmp_path / "tpl.png", astronaut[100:220, 150:300])
-    img_path = io.write_image(tmp_path / "img.png", astronaut)
-    for arch, name in MATCHER.items():
-        out = tmp_path / f"{arch}.json"
-        res = CliRunner().invoke(app, ["match", str(tpl_path), str(img_path), "--method", name,
-                                       "--weights", str(checkpoints[arch]), "--json", str(out),
-                                       "--out", str(tmp_path / f"{arch}.png")])
-        assert res.exit_code == 0, res.output
-        assert res.output.startswith(f"{name}: found=")
-        d = json.loads(out.read_text())
-        assert d["method"] == name and d["image_size"] == [512, 512]
-        assert (tmp_path / f"{arch}.png").is_file()
+def test_negative_template_is_absent_with_the_shipped_head(astronaut, coffee, chelsea, rocket):
+    if not SHIPPED:
+        pytest.skip("no presence head installed")
+    m = tmatch.load_matcher("neural", threads=1)
+    absent = [m.match(coffee[100:200, 100:220], im).found for im in (astronaut, chelsea, rocket)]
+    absent += [m.match(chelsea[50:170, 100:260], im).found for im in (astronaut, rocket)]
+    assert not any(absent)
 
 
-def test_cli_export_writes_two_graphs_and_checks_parity(checkpoints, tmp_path):
-    from typer.testing import CliRunner
-
-    from tmatch.cli.main import app
-
-    res = CliRunner().invoke(app, ["export", "--method", "neural-seg", "--weights", str(checkpoints["neural"]),
-                                   "--out", str(tmp_path / "onnx")])
-    assert res.exit_code == 0, res.output
-    assert "parity" in res.output
-    assert {p.name for p in (tmp_path / "onnx").iterdir()} >= {"template.onnx", "search.onnx", "model.json"}
+# ---------------------------------------------------------------- options, files
+@pytest.mark.parametrize("opts", [{"runtime": "tensorrt"}, {"device": "tpu"}, {"scales": (0.0, 1.0)},
+                                  {"rotations": ()}, {"template_side": 4}, {"coarse_side": 9999},
+                                  {"presence_threshold": 2.0}, {"threads": 0}, {"max_upscale": 0.0}])
+def test_bad_options_raise_input_error(opts):
+    with pytest.raises(InputError):
+        tmatch.load_matcher("neural", allow_untrained=True, **opts)
 
 
-def test_cli_corrupt_weights_is_one_line_and_exit_code_2(tmp_path, astronaut):
-    from tmatch import io
-
+def test_presence_file_round_trip_and_bad_files(tmp_path):
+    k = len(STAT_NAMES)
+    head = PresenceHead(weight=np.arange(1.0, k + 1), bias=-0.5, mean=np.zeros(k), std=np.ones(k),
+                        projection=np.eye(40, dtype=np.float32)[:16])
+    p = head.save(tmp_path / "h.safetensors", {"note": "x", "metrics": {"a": 1}})
+    back = PresenceHead.load(p)
+    assert np.allclose(back.weight, head.weight) and back.bias == pytest.approx(-0.5)
+    assert back.projection.shape == (16, 40)
+    assert back.meta["note"] == "x" and json.loads(back.meta["metrics"]) == {"a": 1}
+    assert matcher_of(p) == "neural"  # the file names its matcher
+    with pytest.raises(CheckpointError, match="not found"):
+        PresenceHead.load(tmp_path / "nope.safetensors")
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"\x00" * 64)
-    tpl = io.write_image(tmp_path / "t.png", astronaut[:64, :64])
-    env = dict(os.environ, TMATCH_CACHE=str(tmp_path / "cache"))
-    for name in ("neural", "neural-seg"):
-        p = subprocess.run([sys.executable, "-m", "tmatch", "match", str(tpl), str(tpl), "--method", name,
-                            "--weights", str(bad)], capture_output=True, text=True, env=env, timeout=120,
-                           check=False)
-        assert p.returncode == 2
-        assert p.stderr.startswith("error: ") and len(p.stderr.strip().splitlines()) == 1
-        assert "Traceback" not in p.stderr
+    with pytest.raises(CheckpointError, match="cannot read"):
+        tmatch.load_matcher("neural", weights=bad)
 
 
-# ------------------------------------------------- accuracy (trained weights)
-@pytest.mark.skipif(not default_weights("neural-seg").is_file(), reason="no trained neural weights installed")
-class TestNeuralSegContract(MatcherContract):
-    """Held to what the shipped CPU-trained weights measure (tmatch/weights/neural-seg.md): a
-    coarse localiser — mask IoU about 0.5 on these cases, instance centres within ~15 px. Raise
-    the bars when better weights ship."""
+def test_a_network_checkpoint_is_refused_with_the_right_matcher_named(tmp_path):
+    from tmatch.models import ModelConfig, build_model
+    from tmatch.models.checkpoint import save_checkpoint
 
-    name = "neural-seg"
-    exact_iou = 0.45
-    placement_iou = 0.45
-    centre_tolerance = 20.0
+    cfg = ModelConfig(arch="neural-seg", input_size=64, template_size=32, pretrained=False)
+    p = save_checkpoint(tmp_path / "net.safetensors", build_model(cfg).eval(), cfg)
+    with pytest.raises(CheckpointError, match="neural-seg"):
+        tmatch.load_matcher("neural", weights=p)
 
 
-@pytest.mark.skipif(not default_weights("dual-unet").is_file(), reason="no trained dual-unet weights installed")
-class TestDualUNetContract(MatcherContract):
-    name = "dual-unet"
-    corner_tolerance = 8.0
-    placement = (1.0, 0.0)
+def test_onnx_and_torch_features_agree(astronaut):
+    from tmatch.models.features import Lite0Features, normalize
+
+    x = normalize(astronaut[::4, ::4].copy())[None]
+    a = Lite0Features(runtime="onnx", threads=1)(x)
+    b = Lite0Features(runtime="torch", device="cpu", threads=1)(x)
+    assert [u.shape for u in a] == [v.shape for v in b] == [(1, 16, 64, 64), (1, 24, 32, 32), (1, 40, 16, 16)]
+    assert max(float(np.abs(u - v).max()) for u, v in zip(a, b)) < 1e-3
+
+
+def test_runtimes_give_the_same_match(astronaut):
+    tpl = astronaut[100:220, 150:300]
+    a = tmatch.load_matcher("neural", allow_untrained=True, runtime="onnx", threads=1).match(tpl, astronaut)
+    b = tmatch.load_matcher("neural", allow_untrained=True, runtime="torch", threads=1).match(tpl, astronaut)
+    assert np.abs(a.polygon - b.polygon).max() < 0.5
+
+
+# ---------------------------------------------------------------- presence head
+def test_statistics_are_typed_and_read_by_name(neural, astronaut):
+    stats, hm = neural.statistics(astronaut[100:220, 150:260], astronaut)
+    assert isinstance(stats, MatchStats) and hm.shape == (3, 3)
+    assert tuple(stats.as_array()) == tuple(getattr(stats, n) for n in STAT_NAMES)
+    assert stats.verify > 0.5 and stats.stages > 0
+
+
+def test_fit_logistic_separates_and_balances_classes():
+    rng = np.random.default_rng(0)
+    x = np.vstack([rng.normal(0.6, 0.05, (300, 6)), rng.normal(0.25, 0.05, (60, 6))])
+    y = np.r_[np.ones(300), np.zeros(60)]
+    head = fit_logistic(x, y)
+    p = head.probability(x)
+    assert ((p >= 0.5) == (y > 0.5)).mean() > 0.98
+    with pytest.raises(tmatch.TmatchError, match="both"):
+        fit_logistic(x[:10], y[:10])
+
+
+def test_evaluate_counts_absent_found_and_gated_iou():
+    head = PresenceHead(weight=np.array([10.0, 0, 0, 0, 0, 0]), bias=-5.0, mean=np.zeros(6), std=np.ones(6))
+    stats = np.zeros((4, 6))
+    stats[[0, 2], 0] = 1.0
+    present = np.array([True, True, False, False])
+    iou = np.array([0.9, 0.8, 0.0, 0.0])
+    m = evaluate(head, stats, present, iou)
+    assert m["found"] == 0.5 and m["correct_absent"] == 0.5 and m["iou"] == pytest.approx(0.45)
+    assert m["iou_ungated"] == pytest.approx(0.85)
+
+
+def test_train_preset_neural_fits_and_writes_a_loadable_head(tmp_path):
+    """The `tmatch train --preset neural` path end to end, on the embedded samples."""
+    from typer.testing import CliRunner
+
+    from tmatch.cli.main import app
+
+    d = tmp_path / "cfg.yaml"
+    d.write_text("base: neural\ndata:\n  sources: [samples]\n  train_pairs: 24\n  valid_pairs: 12\n"
+                 "  wrong_query_rate: 0.5\n")
+    res = CliRunner().invoke(app, ["train", str(d), "--out", str(tmp_path / "run"), "--threads", "1"])
+    assert res.exit_code == 0, res.output
+    run = tmp_path / "run"
+    assert {"best.safetensors", "logs.json", "config.yaml", "stats.npz", "card.md"} <= {p.name for p in run.iterdir()}
+    logs = json.loads((run / "logs.json").read_text())
+    assert logs["metrics"]["train"]["pairs"] == 24 and "valid" in logs["metrics"]
+    m = tmatch.load_matcher("neural", weights=run / "best.safetensors", threads=1)
+    assert m.meta["name"] == "neural"
+    assert "## Metrics" in (run / "card.md").read_text()
+    again = CliRunner().invoke(app, ["train", str(d), "--out", str(run), "--threads", "1"])
+    assert isinstance(again.exception, tmatch.TmatchError) and "--overwrite" in str(again.exception)
+
+
+def test_cli_export_writes_features_and_head(tmp_path):
+    if not SHIPPED:
+        pytest.skip("no presence head installed")
+    from typer.testing import CliRunner
+
+    from tmatch.cli.main import app
+
+    res = CliRunner().invoke(app, ["export", "--weights", str(shipped_weights("neural")),
+                                   "--out", str(tmp_path / "onnx")])  # no --method: the file says
+    assert res.exit_code == 0, res.output
+    assert res.output.startswith("neural: wrote") and "parity" in res.output
+    assert {p.name for p in (tmp_path / "onnx").iterdir()} == {"features.onnx", "presence.json"}
+
+
+def test_train_preset_neural_with_a_missing_source_writes_nothing(tmp_path):
+    from typer.testing import CliRunner
+
+    from tmatch.cli.main import app
+
+    d = tmp_path / "cfg.yaml"
+    d.write_text("base: neural\ndata:\n  sources: [{kind: folder, path: /no/such/photos}]\n")
+    res = CliRunner().invoke(app, ["train", str(d), "--out", str(tmp_path / "run")])
+    assert isinstance(res.exception, tmatch.TmatchError) and "not found" in str(res.exception)
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_preset_neural_refuses_torchrun_and_resume(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from tmatch.cli.main import app
+
+    res = CliRunner().invoke(app, ["train", "neural", "--out", str(tmp_path / "r"), "--resume"])
+    assert isinstance(res.exception, tmatch.TmatchError)  # nothing to resume / one pass
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    res = CliRunner().invoke(app, ["train", "neural", "--out", str(tmp_path / "r")])
+    assert isinstance(res.exception, tmatch.TmatchError) and "torchrun" in str(res.exception)
+    assert not (tmp_path / "r").exists()

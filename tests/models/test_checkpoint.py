@@ -12,7 +12,7 @@ from tmatch.errors import CheckpointError
 from tmatch.models import ModelConfig, build_model
 from tmatch.models.checkpoint import load_checkpoint, read_header, save_checkpoint, sidecar_path
 
-CFG = ModelConfig(arch="neural", input_size=64, template_size=32, pretrained=False)
+CFG = ModelConfig(arch="neural-seg", input_size=64, template_size=32, pretrained=False)
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +99,6 @@ def test_weights_that_do_not_fit_the_config(saved, tmp_path):
     (tmp_path / "bad.safetensors").write_bytes(save(tensors, metadata=md))
     msg = _one_line_error(tmp_path / "bad.safetensors")
     assert "does not fit" in msg and "wrong shape" in msg
-    md["tmatch_config"] = json.dumps({"arch": "neural", "input_size": 100})
+    md["tmatch_config"] = json.dumps({"arch": "neural-seg", "input_size": 100})
     (tmp_path / "cfg.safetensors").write_bytes(save(tensors, metadata=md))
     assert "unusable config" in _one_line_error(tmp_path / "cfg.safetensors")

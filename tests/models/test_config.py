@@ -15,7 +15,7 @@ def test_round_trip_through_dict_keeps_every_field():
 
 
 def test_defaults_match_the_contract():
-    cfg = ModelConfig(arch="neural")
+    cfg = ModelConfig(arch="neural-seg")
     assert (cfg.encoder, cfg.fusion, cfg.input_size, cfg.template_size, cfg.pretrained) == \
         ("efficientnet-lite0", "mul", 320, 128, True)
     assert cfg.mean == cfg.std == (0.5, 0.5, 0.5)
@@ -23,11 +23,11 @@ def test_defaults_match_the_contract():
 
 @pytest.mark.parametrize("bad, word", [
     ({"arch": "unet"}, "arch"),
-    ({"arch": "neural", "input_size": 300}, "input_size"),
-    ({"arch": "neural", "encoder": "resnet34"}, "efficientnet-lite0"),
-    ({"arch": "neural", "template_size": 40}, "template_size"),
+    ({"arch": "neural-seg", "input_size": 300}, "input_size"),
+    ({"arch": "neural-seg", "encoder": "resnet34"}, "efficientnet-lite0"),
+    ({"arch": "neural-seg", "template_size": 40}, "template_size"),
     ({"arch": "dual-unet", "fusion": "max"}, "fusion"),
-    ({"arch": "neural", "typo_field": 1}, "typo_field"),
+    ({"arch": "neural-seg", "typo_field": 1}, "typo_field"),
 ])
 def test_invalid_config_raises_one_line_input_error(bad, word):
     with pytest.raises(InputError) as e:
@@ -36,7 +36,7 @@ def test_invalid_config_raises_one_line_input_error(bad, word):
 
 
 def test_replace_returns_validated_copy():
-    cfg = ModelConfig(arch="neural")
+    cfg = ModelConfig(arch="neural-seg")
     small = cfg.replace(input_size=96, template_size=48)
     assert small.input_size == 96 and cfg.input_size == 320
     with pytest.raises(InputError):

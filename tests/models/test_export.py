@@ -14,7 +14,7 @@ from tmatch.models.runtime import OnnxRunner, TorchRunner
 
 
 @pytest.mark.parametrize("cfg", [
-    ModelConfig(arch="neural"),
+    ModelConfig(arch="neural-seg"),
     ModelConfig(arch="dual-unet", input_size=128),
     ModelConfig(arch="dual-unet", encoder="resnet34", fusion="concat", input_size=64),
 ], ids=["neural", "dual-unet-lite0", "dual-unet-resnet34-concat"])
@@ -28,7 +28,7 @@ def test_feature_onnx_matches_pytorch(cfg, tmp_path, astronaut):
 
 
 def test_neural_graphs_keep_batch_and_variants_dynamic(tmp_path, coffee, astronaut):
-    cfg = ModelConfig(arch="neural", input_size=128, template_size=64)
+    cfg = ModelConfig(arch="neural-seg", input_size=128, template_size=64)
     torch.manual_seed(0)
     model = build_model(cfg).eval()
     onnx_run, torch_run = OnnxRunner(export_onnx(model, cfg, tmp_path)), TorchRunner(model, cfg)
@@ -43,7 +43,7 @@ def test_neural_graphs_keep_batch_and_variants_dynamic(tmp_path, coffee, astrona
 
 
 def test_cache_reuses_an_export_and_renews_it_when_weights_change(tmp_path):
-    cfg = ModelConfig(arch="neural", input_size=64, template_size=32, pretrained=False)
+    cfg = ModelConfig(arch="neural-seg", input_size=64, template_size=32, pretrained=False)
     torch.manual_seed(0)
     model = build_model(cfg).eval()
     w = save_checkpoint(tmp_path / "w.safetensors", model, cfg)

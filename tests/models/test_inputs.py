@@ -18,7 +18,7 @@ from tmatch.models.inputs import (
     template_canvas,
 )
 
-NEURAL = ModelConfig(arch="neural", pretrained=False)
+NEURAL = ModelConfig(arch="neural-seg", pretrained=False)
 DUAL = ModelConfig(arch="dual-unet", input_size=256, pretrained=False)
 
 

@@ -44,7 +44,7 @@ def _loss(out, target, present):
 
 
 @pytest.mark.parametrize("cfg", [
-    ModelConfig(arch="neural", input_size=96, template_size=48),
+    ModelConfig(arch="neural-seg", input_size=96, template_size=48),
     ModelConfig(arch="dual-unet", input_size=96, decoder_channels=(64, 32, 32, 16, 16)),
 ], ids=["neural", "dual-unet"])
 def test_feature_few_steps_lower_the_loss(cfg, astronaut, coffee, chelsea, rocket):

@@ -7,7 +7,7 @@ import pytest
 from tmatch.train.config import TrainConfig, apply_overrides, load_config
 
 
-def tiny(out, arch: str = "neural", **changes) -> TrainConfig:
+def tiny(out, arch: str = "neural-seg", **changes) -> TrainConfig:
     """The smoke preset (64 px, 8 pairs per epoch) written to ``out``, with changes to the
     top-level fields and, for ``arch='dual-unet'``, a small dual U-Net."""
     d = load_config("smoke").to_dict()

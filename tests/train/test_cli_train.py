@@ -36,8 +36,9 @@ def test_show_config_applies_overrides(monkeypatch, capsys):
 def test_short_run_then_resume_longer(monkeypatch, capsys, tmp_path):
     out = tmp_path / "run"
     common = ["--out", str(out), "--no-progress", "--threads", "1", "--valid-pairs", "2"]
-    code, text, err = run_cli(monkeypatch, capsys, "smoke", "--epochs", "1", *common)
+    code, text, err = run_cli(monkeypatch, capsys, "--preset", "smoke", "--epochs", "1", *common)
     assert code == 0, err
+    assert text.startswith("training the neural-seg matcher's network (smoke)")  # says which matcher
     assert "epoch 1/1" in text and "best epoch 1" in text
     code, text, err = run_cli(monkeypatch, capsys, "--resume", "--epochs", "2", *common)
     assert code == 0, err

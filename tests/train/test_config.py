@@ -33,7 +33,7 @@ def test_seed_preset_is_the_original_recipe():
 
 def test_neural_preset_trains_the_presence_head_on_offline_photos():
     c = load_config("neural")
-    assert c.model.arch == "correlation"
+    assert c.model.arch == "neural"
     assert {s.kind for s in c.data.sources} == {"cutouts", "folder", "samples"}
     assert not any("opencv" in str(s.path) for s in c.data.sources)  # held out for evaluation
     assert c.data.protocol == "homography+photometric" and 0.3 <= c.data.wrong_query_rate <= 0.7
@@ -42,7 +42,7 @@ def test_neural_preset_trains_the_presence_head_on_offline_photos():
 
 def test_neural_seg_preset_recipe():
     c = load_config("neural-seg")
-    assert (c.model.arch, c.model.encoder, c.model.pretrained) == ("neural", "efficientnet-lite0", True)
+    assert (c.model.arch, c.model.encoder, c.model.pretrained) == ("neural-seg", "efficientnet-lite0", True)
     assert 288 <= c.model.input_size <= 352
     assert c.loss.dice > 0 and c.loss.bce > 0 and c.loss.presence > 0
     assert c.data.protocol == "homography+photometric" and c.data.wrong_query_rate > 0
@@ -81,7 +81,7 @@ def test_source_spec_parse():
     ("optim: {lr: -1}\n", "optim.lr"),
     ("lrr: 0.1\n", "lrr"),
     ("device: gpu7\n", "device"),
-    ("model: {arch: neural, input_size: 70}\n", "input_size"),
+    ("model: {arch: neural-seg, input_size: 70}\n", "input_size"),
     ("loss: {dice: 0, bce: 0, presence: 0}\n", "loss"),
     ("epochs: [1\n", "YAML"),
 ])

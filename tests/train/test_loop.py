@@ -23,7 +23,7 @@ def run_a(tmp_path_factory):
     return result, lines
 
 
-@pytest.mark.parametrize("arch", ["neural", "dual-unet"])
+@pytest.mark.parametrize("arch", ["neural-seg", "dual-unet"])
 def test_a_few_steps_lower_the_loss(tmp_path, arch):
     cfg = tiny(tmp_path, arch, optim={"name": "adam", "lr": 1e-3},
                data={"sources": ["samples"], "protocol": "seed", "wrong_query_rate": 0.25,
@@ -58,7 +58,7 @@ def test_outputs_of_a_run(run_a):
     from tmatch.models.checkpoint import load_checkpoint
 
     _, cfg, meta = load_checkpoint(out / "last.safetensors")
-    assert cfg.arch == "neural" and meta["epoch"] == 2 and meta["kind"] == "last"
+    assert cfg.arch == "neural-seg" and meta["epoch"] == 2 and meta["kind"] == "last"
     assert meta["recipe"]["optim"]["name"] == "adamw" and meta["data"]["protocol"]
     _, _, bmeta = load_checkpoint(result.best)
     assert bmeta["epoch"] == result.best_epoch

@@ -11,7 +11,7 @@ from tmatch.data.torch_dataset import IndexPool, PairDataset, collate
 from tmatch.models.config import ModelConfig
 from tmatch.train.distributed import SlotSampler
 
-NEURAL = ModelConfig(arch="neural", input_size=64, template_size=32, pretrained=False)
+NEURAL = ModelConfig(arch="neural-seg", input_size=64, template_size=32, pretrained=False)
 DUAL = ModelConfig(arch="dual-unet", encoder="efficientnet-lite0", input_size=64, pretrained=False)
 
 
@@ -134,7 +134,7 @@ def test_footprint_target_is_the_warped_template_rectangle():
         rgba = np.dstack([cat, alpha])
         cv2.imwrite(str(pathlib.Path(d) / "round.png"), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
         src = CutoutSource(d, pairs_per_object=2)
-        cfg = ModelConfig(arch="neural", input_size=64, template_size=32, pretrained=False)
+        cfg = ModelConfig(arch="neural-seg", input_size=64, template_size=32, pretrained=False)
         fp = PairDataset([src], cfg, length=2, protocol="homography", target="footprint")
         ms = PairDataset([src], cfg, length=2, protocol="homography", target="mask")
         pair = fp.pair(0, 0)

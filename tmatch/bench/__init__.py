@@ -1,10 +1,12 @@
 """The benchmark harness: run matchers on pair sources, store every record and mask, report.
 
-Compute (:mod:`~tmatch.bench.run`) apart from storage (:mod:`~tmatch.bench.store`) and from
-tables and pictures (:mod:`~tmatch.bench.report`), which are drawn from stored records only.
+Compute (:mod:`~tmatch.bench.run`, which writes records) apart from storage
+(:mod:`~tmatch.bench.store`) and from tables and pictures (:mod:`~tmatch.bench.report`), which
+are drawn from stored records only: the caller asks for them (:func:`finish_run`) after a run.
 
->>> from tmatch.bench import run_bench, load_table          # doctest: +SKIP
+>>> from tmatch.bench import finish_run, load_table, run_bench  # doctest: +SKIP
 >>> run_bench("runs/demo", ["sift", "ncc"], protocols=["seed", "warp", "negatives"])  # doctest: +SKIP
+>>> finish_run("runs/demo")                                  # doctest: +SKIP
 >>> load_table("runs/demo").groupby("method")["iou"].mean()  # doctest: +SKIP
 """
 
@@ -13,8 +15,10 @@ from tmatch.bench.report import (
     Comparison,
     ProtocolRow,
     ShownCase,
+    check_compare,
     compare_methods,
     describe_table,
+    finish_run,
     load_records,
     load_table,
     protocol_table,
@@ -49,9 +53,11 @@ __all__ = [
     "RunStore",
     "ShownCase",
     "case_keys",
+    "check_compare",
     "compare_methods",
     "describe_table",
     "evaluate_unit",
+    "finish_run",
     "load_records",
     "load_table",
     "merge_runs",

@@ -536,3 +536,31 @@ def update_readme(run: str | os.PathLike, readme: str | os.PathLike,
     _, tail = rest.split(README_END, 1)
     write_atomic(readme, f"{head}{README_START}\n{section}{README_END}{tail}")
     return readme
+
+
+def check_compare(run: str | os.PathLike, methods: Sequence[str], compare: Sequence[str] | None) -> list[str] | None:
+    """``compare`` normalised, checked against ``methods`` and those already stored in ``run``
+    (before anything is computed).
+
+    Raises:
+        InputError: not two different methods of the run.
+    """
+    if compare is None:
+        return None
+    store = RunStore(run)
+    known = list(dict.fromkeys([*(store.read_spec().get("methods", []) if store.exists() else []),
+                                *(str(m).strip().lower() for m in methods)]))
+    compare = [str(c).strip().lower() for c in compare]
+    bad = [c for c in compare if c not in known]
+    if len(compare) != 2 or compare[0] == compare[1] or bad:
+        raise InputError(f"--compare needs two different methods of this run "
+                         f"({', '.join(known)}), got {','.join(compare)}")
+    return compare
+
+
+def finish_run(run: str | os.PathLike, text_masks: bool = False, compare: Sequence[str] | None = None,
+               gallery: int = 8) -> str:
+    """Write the tables (:func:`write_tables`) and the report (:func:`write_report`) of a run
+    from its stored records; returns the report's text."""
+    write_tables(run, text_masks=text_masks)
+    return write_report(run, compare=compare, gallery=gallery)

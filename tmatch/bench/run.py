@@ -26,7 +26,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
@@ -34,6 +34,11 @@ from tmatch import geometry, rle
 from tmatch.bench.store import RunStore
 from tmatch.errors import DataError, InputError, TmatchError
 from tmatch.match import Match
+from tmatch.registry import accepted_options
+from tmatch.threads import limit_threads
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tmatch.matchers.base import Matcher
 
 SPEC_VERSION = 1
 #: the protocols of ``tmatch.data`` (compose with ``+``, e.g. ``homography+photometric``).
@@ -291,69 +296,8 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
-def _accepted(name: str, options: dict[str, Any]) -> dict[str, Any]:
-    """The subset of ``options`` that matcher ``name``'s constructor accepts."""
-    import inspect
-
-    from tmatch.registry import matcher_class
-
-    cls = matcher_class(name)
-    if cls.__init__ is object.__init__:
-        return {}
-    params = inspect.signature(cls.__init__).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return dict(options)
-    return {k: v for k, v in options.items() if k in params}
-
-
-def _device(matcher: Any) -> str:
-    return str(getattr(matcher, "device", "cpu") or "cpu")
-
-
-def _on_gpu(matcher: Any) -> bool:
-    return _device(matcher).startswith("cuda")
-
-
-class _Threads:
-    """Set OpenCV's and torch's thread counts for the duration of a run, then restore them."""
-
-    def __init__(self, n: int | None):
-        self.n = n
-        self.saved: dict[str, int] = {}
-
-    @staticmethod
-    def of(matcher: Any) -> int:
-        """Threads a matcher computes with: its own ``threads`` option, else torch's count for
-        the neural (device-carrying) ones, else OpenCV's."""
-        own = getattr(matcher, "threads", None)
-        if own:
-            return int(own)
-        if hasattr(matcher, "device") and "torch" in sys.modules:
-            return int(sys.modules["torch"].get_num_threads())
-        import cv2
-
-        return max(1, int(cv2.getNumThreads()))
-
-    def __enter__(self) -> "_Threads":
-        if self.n is None:
-            return self
-        import cv2
-
-        self.saved["cv2"] = cv2.getNumThreads()
-        cv2.setNumThreads(int(self.n))
-        if "torch" in sys.modules:
-            torch = sys.modules["torch"]
-            self.saved["torch"] = torch.get_num_threads()
-            torch.set_num_threads(int(self.n))
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if "cv2" in self.saved:
-            import cv2
-
-            cv2.setNumThreads(self.saved["cv2"])
-        if "torch" in self.saved:
-            sys.modules["torch"].set_num_threads(self.saved["torch"])
+def _on_gpu(matcher: Matcher) -> bool:
+    return matcher.device.startswith("cuda")
 
 
 class _Context:
@@ -376,8 +320,8 @@ class _Context:
         if method not in self._infos:
             m = self.matchers[method]
             batch = self.batch if _on_gpu(m) else 1
-            threads = self.threads if self.threads is not None else _Threads.of(m)
-            self._infos[method] = MethodInfo(method, _device(m), int(threads), int(batch),
+            threads = self.threads if self.threads is not None else m.threads_in_use()
+            self._infos[method] = MethodInfo(method, m.device, int(threads), int(batch),
                                              _jsonable(m.options()))
         return self._infos[method]
 
@@ -458,17 +402,23 @@ def _libc() -> Any:
     return _LIBC[0]
 
 
-def _gpu_peak_start(matcher: Any) -> bool:
-    if not _on_gpu(matcher) or "torch" not in sys.modules:
+def _gpu_peak_start(matcher: Matcher) -> bool:
+    """Reset CUDA's peak-memory counter before a matcher that declares a CUDA device runs;
+    ``False`` when there is nothing to measure (CPU matcher, or no CUDA here)."""
+    if not _on_gpu(matcher):
         return False
-    torch = sys.modules["torch"]
+    import torch
+
+    if not torch.cuda.is_available():
+        return False
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     return True
 
 
 def _gpu_peak_mb() -> float:
-    torch = sys.modules["torch"]
+    import torch
+
     torch.cuda.synchronize()
     return torch.cuda.max_memory_allocated() / 2**20
 
@@ -543,7 +493,8 @@ def _worker_init(spec: dict[str, Any], options: dict[str, dict[str, Any]],
         reg.MATCHERS.setdefault(name, target)
     _WORKER["ctx"] = _Context(spec, options, batch=1, threads=threads)
     if threads is not None:
-        _Threads(threads).__enter__()  # this process only lives for the run
+        _WORKER["threads"] = limit_threads(threads)
+        _WORKER["threads"].__enter__()  # this process only lives for the run
 
 
 def _worker_run(work: list[tuple[CaseKey, list[str]]]) -> list[dict[str, Any]]:
@@ -556,8 +507,7 @@ def run_bench(out: str | os.PathLike, methods: Sequence[str], protocols: Sequenc
               shard: tuple[int, int] = (0, 1), workers: int = 1, threads: int | None = None,
               batch: int = 16, device: str | None = None, options: dict[str, Any] | None = None,
               method_options: dict[str, dict[str, Any]] | None = None, progress: bool = False,
-              finish: bool = True, text_masks: bool = False, compare: Sequence[str] | None = None,
-              gallery: int = 8) -> BenchResult:
+              ) -> BenchResult:
     """Run ``methods`` on every case of ``data`` under ``protocols``, storing into ``out``.
 
     Resumes: cases already stored for a method are not recomputed; a run folder holding a
@@ -584,8 +534,6 @@ def run_bench(out: str | os.PathLike, methods: Sequence[str], protocols: Sequenc
         method_options: options for one method each, ``{method: {option: value}}`` (e.g. its
             own ``weights``), over ``options``.
         progress: show a progress bar with ETA on stderr.
-        finish: write the tables and the report at the end.
-        text_masks, compare, gallery: passed to :func:`tmatch.bench.report.write_report`.
 
     Returns:
         a :class:`BenchResult`.
@@ -619,12 +567,6 @@ def run_bench(out: str | os.PathLike, methods: Sequence[str], protocols: Sequenc
                               "choose another --out")
         spec["methods"] = list(dict.fromkeys([*old.get("methods", []), *methods]))
         spec["created"] = old.get("created", spec["created"])
-    if compare is not None:
-        compare = [str(c).strip().lower() for c in compare]
-        bad = [c for c in compare if c not in spec["methods"]]
-        if len(compare) != 2 or compare[0] == compare[1] or bad:
-            raise InputError(f"--compare needs two different methods of this run "
-                             f"({', '.join(spec['methods'])}), got {','.join(compare)}")
     common = dict(options or {})
     if device is not None or threads is not None:
         common.setdefault("device", device or "cpu")
@@ -633,14 +575,14 @@ def run_bench(out: str | os.PathLike, methods: Sequence[str], protocols: Sequenc
     if threads is not None:
         common.setdefault("threads", threads)  # runtimes with their own pools (ONNX Runtime)
     common.setdefault("batch_size", batch)
-    opts = {m: _accepted(m, common) for m in methods}
+    opts = {m: accepted_options(m, common) for m in methods}
     for m, extra in (method_options or {}).items():
         if m not in opts:
             raise InputError(f"options given for {m!r}, which is not among the methods ({', '.join(methods)})")
         opts[m].update(extra)
     keys = spec_cases(spec)
     ctx = _Context(spec, opts, batch, threads, source=source)  # loads the matchers (and torch)
-    with store, _Threads(threads):
+    with store, limit_threads(threads):
         store.write_spec(spec)
         infos = {m: ctx.info(m) for m in methods}
         done = {m: store.done_cases(m) for m in methods}
@@ -665,11 +607,6 @@ def run_bench(out: str | os.PathLike, methods: Sequence[str], protocols: Sequenc
         _write_methods(store, infos)
     result = BenchResult(store.root, len(keys), list(infos.values()), n_todo, skipped,
                          time.perf_counter() - t_start)
-    if finish:
-        from tmatch.bench.report import write_report, write_tables
-
-        write_tables(store.root, text_masks=text_masks)
-        write_report(store.root, compare=compare, gallery=gallery)
     return result
 
 

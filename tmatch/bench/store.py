@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from tmatch.errors import DataError, TmatchError
+from tmatch.files import atomic_write
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -39,16 +40,7 @@ def safe_name(name: str) -> str:
 
 def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
     """Write ``data`` to ``path`` via a temporary file, ``fsync`` and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    mode = "wb" if isinstance(data, bytes) else "w"
-    with open(tmp, mode, **({} if isinstance(data, bytes) else {"encoding": "utf-8"})) as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, data)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:

@@ -85,15 +85,16 @@ def bench_cmd(
     """
     if ctx.invoked_subcommand is not None:
         return
+    from tmatch.bench.report import check_compare, finish_run
     from tmatch.bench.run import DataSpec, parse_shard, run_bench
 
     spec = DataSpec.from_options(data, coco, images)
+    pair = check_compare(out, split_names(methods), _pair_names(compare))
     res = run_bench(out, split_names(methods), split_names(protocols), data=spec, limit=limit, seed=seed,
                     shard=parse_shard(shard), workers=workers, threads=threads, batch=batch, device=device,
                     options=matcher_options(weights), method_options=_weights_for(weights_for),
-                    progress=progress, text_masks=text_masks,
-                    compare=_pair_names(compare), gallery=gallery)
-    typer.echo((res.run / "report.md").read_text())
+                    progress=progress)
+    typer.echo(finish_run(res.run, text_masks=text_masks, compare=pair, gallery=gallery))
     typer.echo(f"{res.n_cases} cases x {len(res.methods)} methods: {res.computed} computed, "
                f"{res.skipped} already stored, {res.seconds:.1f} s -> {res.run}")
 

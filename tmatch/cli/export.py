@@ -7,12 +7,12 @@ from typing import Annotated
 
 import typer
 
-from tmatch.cli._options import Method, Weights
+from tmatch.cli._options import MethodOrWeights, Weights, method_for
 
 
 def export_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for template.onnx, search.onnx, model.json.")],
-    method: Method = "neural",
+    method: MethodOrWeights = None,
     weights: Weights = None,
     check: Annotated[bool, typer.Option("--check/--no-check",
                                         help="Compare onnxruntime with PyTorch on a real photo.")] = True,
@@ -25,36 +25,36 @@ def export_cmd(
     returns mask and presence logits — a video encodes its template once. neural: its feature
     network (features.onnx: EfficientNet-Lite0 strides 2, 4, 8, any image size) and its presence
     head (presence.json); the correlation and refinement around them are plain array code.
-    Without --weights the weights shipped with tmatch are used.
+    Without --weights the weights shipped with tmatch are used; without --method the matcher is
+    the one the weights file names (default: neural).
 
     Examples:
 
       tmatch export --method neural --out onnx/neural
 
-      tmatch export --method neural-seg --weights runs/neural-seg/best.safetensors --out onnx/seg
+      tmatch export --weights runs/neural-seg/best.safetensors --out onnx/seg
 
       tmatch export --method dual-unet --weights dual.safetensors --out onnx/dual --no-check
     """
     from tmatch.errors import TmatchError
 
-    name = method.strip().lower()
+    name = method_for(method, weights, "neural").strip().lower()
     if name == "neural":
         from tmatch.models.features import export_features
 
         path, diff = export_features(out, weights=weights, check=check)
         typer.echo(f"{name}: wrote {path} and {out / 'presence.json'}")
     else:
-        from tmatch.matchers.neural import default_weights
         from tmatch.models.export import export_checkpoint
+        from tmatch.models.weights import shipped_weights
 
-        archs = {"neural-seg": "neural", "dual-unet": "dual-unet"}
-        if name not in archs:
+        if name not in ("neural-seg", "dual-unet"):
             raise TmatchError(f"only the neural matchers can be exported (neural, neural-seg, dual-unet), "
-                              f"got {method!r}")
-        path = weights if weights is not None else default_weights(name)
+                              f"got {name!r}")
+        path = weights if weights is not None else shipped_weights(name)
         if weights is None and not path.is_file():
             raise TmatchError(f"no trained weights are installed for {name!r}; pass --weights PATH")
-        graphs, diff = export_checkpoint(path, out, arch=archs[name], check=check)
+        graphs, diff = export_checkpoint(path, out, arch=name, check=check)
         typer.echo(f"{name}: wrote {graphs.template} and {graphs.search}")
     if diff is not None:
         typer.echo(f"parity: max |torch - onnx| = {diff:.2e}")

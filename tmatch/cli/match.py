@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from tmatch.cli._options import Method, Roi, Weights, matcher_options
+from tmatch.cli._options import MethodOrWeights, Roi, Weights, matcher_options, method_for
 
 
 def match_cmd(
     template: Annotated[Path, typer.Argument(help="Template image file (or the reference photo with --roi).")],
     image: Annotated[Path, typer.Argument(help="Search image file.")],
-    method: Method = "sift",
+    method: MethodOrWeights = None,
     roi: Roi = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write an overlay PNG/JPG here.")] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the result(s) as JSON here.")] = None,
@@ -33,10 +32,14 @@ def match_cmd(
       tmatch match ref.jpg scene.jpg --roi 120,80,64,48 --method ncc
 
       tmatch match coin.png coins.png --method ncc --all --min-score 0.7
+
+      tmatch match logo.png shelf.jpg --weights runs/neural-seg/best.safetensors   (the file names its matcher)
     """
     from tmatch import io, viz
+    from tmatch.files import atomic_write
     from tmatch.registry import load_matcher
 
+    method = method_for(method, weights, "sift")
     tpl = io.read_image(template, "template")
     if roi is not None:
         tpl = io.crop(tpl, io.parse_roi(roi), "ROI")
@@ -52,10 +55,7 @@ def match_cmd(
         typer.echo(results[0].summary())
     if json_out is not None:
         payload = [r.to_dict() for r in results] if all_ else results[0].to_dict()
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = json_out.with_name(json_out.name + ".tmp")
-        tmp.write_text(json.dumps(payload))
-        os.replace(tmp, json_out)
+        atomic_write(json_out, json.dumps(payload))
     if out is not None:
         io.write_image(out, viz.overlay(img, results, label=method))
 

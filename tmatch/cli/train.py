@@ -99,7 +99,7 @@ def train_cmd(
         typer.echo(cfg.to_yaml().rstrip())
         return
 
-    if cfg.model.arch == "correlation":
+    if cfg.model.arch == "neural":
         from tmatch.train.distributed import env_ranks
 
         if resume:
@@ -109,7 +109,7 @@ def train_cmd(
                               "a CPU); run it without torchrun")
         from tmatch.train.presence import train_presence
 
-        typer.echo(f"training the presence head of neural ({cfg.name}) -> {cfg.out_dir}")
+        typer.echo(f"training the neural matcher's presence head ({cfg.name}) -> {cfg.out_dir}")
         result = train_presence(cfg, overwrite=overwrite, echo=typer.echo)
         typer.echo(f"wrote {result.best}")
         return
@@ -119,7 +119,7 @@ def train_cmd(
 
     rank = env_ranks()[0]
     if rank == 0:
-        typer.echo(f"training {cfg.model.arch} ({cfg.name}) -> {cfg.out_dir}")
+        typer.echo(f"training the {cfg.model.arch} matcher's network ({cfg.name}) -> {cfg.out_dir}")
     result = train(cfg, resume=resume, overwrite=overwrite, echo=typer.echo)
     if rank == 0 and result.best_epoch is not None:
         typer.echo(f"best epoch {result.best_epoch + 1} ({cfg.monitor} {result.best_score:.4f}): "

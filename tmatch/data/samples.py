@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +22,7 @@ import cv2
 import numpy as np
 
 from tmatch.errors import DataError
+from tmatch.files import atomic_dir, atomic_write, cache_root
 
 #: bump when photos or annotations change: the cache folder name includes it.
 VERSION = 1
@@ -244,9 +243,7 @@ def write_samples(out_dir: str | os.PathLike) -> Path:
         if not ok:  # pragma: no cover
             raise DataError(f"cannot encode sample photo {file_name}")
         buf.tofile(str(out / "images" / file_name))
-    tmp = out / "instances.json.tmp"
-    tmp.write_text(json.dumps(coco, indent=1))
-    os.replace(tmp, out / "instances.json")
+    atomic_write(out / "instances.json", json.dumps(coco, indent=1))
     return out
 
 
@@ -258,12 +255,6 @@ def fingerprint() -> str:
     return f"{zlib.crc32(text.encode()):08x}"
 
 
-def cache_root() -> Path:
-    """``$TMATCH_CACHE`` or ``~/.cache/tmatch``."""
-    env = os.environ.get("TMATCH_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "tmatch"
-
-
 def sample_dir() -> Path:
     """The sample set's folder, written once into :func:`cache_root` (safe when several
     processes race: each writes a private folder and renames it into place)."""
@@ -273,17 +264,8 @@ def sample_dir() -> Path:
         return final
     try:
         root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".samples-", dir=root))
     except OSError as e:
         raise DataError(f"cannot write the sample set into {root} ({e}); set TMATCH_CACHE") from None
-    try:
+    with atomic_dir(final, replace=False) as tmp:  # another process may win the race: keep its folder
         write_samples(tmp)
-        try:
-            os.replace(tmp, final)
-        except OSError:  # another process won the race
-            if not (final / "instances.json").is_file():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return final

@@ -18,7 +18,7 @@ Shape letters: B batch, S network input side, T template canvas side.
 
 >>> from tmatch.data import open_source
 >>> from tmatch.models.config import ModelConfig
->>> ds = PairDataset([open_source(None)], ModelConfig(arch="neural", input_size=64,
+>>> ds = PairDataset([open_source(None)], ModelConfig(arch="neural-seg", input_size=64,
 ...                  template_size=32, pretrained=False), length=4)
 >>> s = ds[(0, 1)]
 >>> tuple(s.image.shape), tuple(s.query.shape), tuple(s.target.shape)

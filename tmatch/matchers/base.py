@@ -1,10 +1,13 @@
 """The matcher interface: what every matcher shares, so each one implements only its core step.
 
-A subclass implements :meth:`Matcher.prepare` (the template's work, done once — features,
-pyramids, encodings) and :meth:`Matcher._match` (locate the prepared template in one image).
-It may override :meth:`Matcher._match_all` for several instances and
-:meth:`Matcher._match_batch` for batched inference. Input checks, conversion, timing and turning
-a homography, polygon or mask into a full :class:`~tmatch.match.Match` live here.
+A subclass declares its options once, as ``OPTIONS`` (a table of
+:class:`~tmatch.matchers.options.Option`), and implements :meth:`Matcher.prepare` (the
+template's work, done once — features, pyramids, encodings) and :meth:`Matcher._match` (locate
+the prepared template in one image). It may override :meth:`Matcher._match_all` for several
+instances and :meth:`Matcher._match_batch` for batched inference. Option checking, input checks,
+conversion, timing and turning a homography, polygon or mask into a full
+:class:`~tmatch.match.Match` live here. Code that combines matchers (``hybrid``) uses the public
+methods only: :meth:`match_prepared`, :meth:`match_prepared_many`, :meth:`match_all_prepared`.
 """
 
 from __future__ import annotations
@@ -18,18 +21,63 @@ from tmatch import geometry
 from tmatch.errors import InputError
 from tmatch.io import ImageLike, check_pair, read_image
 from tmatch.match import Match
+from tmatch.matchers.options import Option, resolve
 
 
 class Matcher:
-    """Base class. Subclasses set ``name`` and ``description`` and implement ``_match``.
+    """Base class. Subclasses set ``name``, ``description`` and ``OPTIONS`` and implement ``_match``.
 
-    Options are keyword arguments of the subclass ``__init__``; :meth:`options` reports them.
+    ``Matcher(**options)`` checks ``options`` against ``OPTIONS`` (unknown names and bad values
+    raise :class:`~tmatch.errors.InputError`) and sets each option as an attribute; a subclass
+    that needs more set-up calls ``super().__init__(**options)`` first. :meth:`options` reports
+    the values in use; :attr:`device` and :attr:`threads` say where and with how many threads
+    the matcher computes (the benchmark reads them).
     """
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     #: whether ``match_all`` finds several instances (otherwise it returns at most one).
     multi_instance: ClassVar[bool] = False
+    #: the options this matcher accepts, declared once.
+    OPTIONS: ClassVar[tuple[Option, ...]] = ()
+    #: the library whose thread pool the matcher computes with: ``"opencv"`` or ``"torch"``.
+    compute: ClassVar[str] = "opencv"
+
+    def __init__(self, **options: Any):
+        for key, value in resolve(self.OPTIONS, options, self.name or type(self).__name__).items():
+            setattr(self, key, value)
+
+    # ------------------------------------------------------- declared resources
+    @property
+    def device(self) -> str:
+        """Where the matcher computes: ``"cpu"`` unless a subclass runs on a GPU."""
+        return getattr(self, "_device", None) or "cpu"
+
+    @device.setter
+    def device(self, value: str) -> None:
+        self._device = str(value)
+
+    @property
+    def threads(self) -> int | None:
+        """The thread count the matcher was asked for (``None``: its library's default)."""
+        return getattr(self, "_threads", None)
+
+    @threads.setter
+    def threads(self, value: int | None) -> None:
+        self._threads = None if value is None else int(value)
+
+    def threads_in_use(self) -> int:
+        """Threads the matcher computes with now: its own ``threads``, else the current count of
+        its library's pool (:attr:`compute`)."""
+        if self.threads:
+            return int(self.threads)
+        if self.compute == "torch":
+            import torch
+
+            return int(torch.get_num_threads())
+        import cv2
+
+        return max(1, int(cv2.getNumThreads()))
 
     # ----------------------------------------------------------------- public API
     def match(self, template: ImageLike, image: ImageLike) -> Match:
@@ -103,9 +151,33 @@ class Matcher:
             m.method = m.method or self.name
         return found
 
+    def match_prepared_many(self, prepared: Any, template: np.ndarray,
+                            images: Sequence[np.ndarray]) -> list[Match]:
+        """:meth:`match_prepared` on several checked ``(H, W, 3)`` images (batched where the
+        matcher batches); each result's ``ms`` is its own."""
+        imgs = [read_image(im, "image") for im in images]
+        for im in imgs:
+            check_pair(template, im)
+        return self._match_batch(prepared, template, imgs) if imgs else []
+
+    def match_all_prepared(self, prepared: Any, template: np.ndarray, image: ImageLike,
+                           max_instances: int = 10, min_score: float | None = None) -> list[Match]:
+        """:meth:`match_all` with a template already prepared by :meth:`prepare`."""
+        if max_instances < 1:
+            raise InputError(f"max_instances must be >= 1, got {max_instances}")
+        img = read_image(image, "image")
+        check_pair(template, img)
+        return self._match_all(prepared, template, img, int(max_instances), min_score)
+
+    @classmethod
+    def option_table(cls) -> dict[str, Option]:
+        """``{name: Option}``: what this matcher accepts."""
+        return {o.name: o for o in cls.OPTIONS}
+
     def options(self) -> dict[str, Any]:
-        """The options this matcher was built with (JSON-ready)."""
-        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+        """The declared options with the values in use (resolved: e.g. ``runtime="onnx"`` for
+        ``"auto"`` on a CPU)."""
+        return {o.name: getattr(self, o.name) for o in self.OPTIONS}
 
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options().items())

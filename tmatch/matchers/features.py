@@ -6,7 +6,8 @@ homography with RANSAC; warp the template rectangle by it. Every number is an op
 default is the original's (SIFT) or OpenCV's usual choice (ORB, AKAZE).
 
 Score: ``inliers / (inliers + 10)`` — 0 for nothing, 0.5 at ten RANSAC inliers, towards 1 for
-many; ``extra`` holds the raw counts.
+many. ``extra`` holds the raw counts under public keys: ``good_matches`` (matches passing the
+ratio test) and ``inliers`` (RANSAC inliers; :meth:`FeatureMatcher.inliers` reads it).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 from tmatch import geometry
 from tmatch.match import Match
 from tmatch.matchers.base import Matcher
+from tmatch.matchers.options import Option, with_defaults
 
 
 @dataclass
@@ -52,13 +54,18 @@ class FeatureMatcher(Matcher):
     multi_instance = True
     binary = False  # Hamming-distance descriptors
 
-    def __init__(self, ratio: float = 0.75, min_matches: int = 4, ransac_threshold: float = 5.0,
-                 min_inliers: int = 4, check_geometry: bool = False):
-        self.ratio = float(ratio)
-        self.min_matches = int(min_matches)
-        self.ransac_threshold = float(ransac_threshold)
-        self.min_inliers = int(min_inliers)
-        self.check_geometry = bool(check_geometry)
+    OPTIONS = (
+        Option("ratio", float, 0.75, "Lowe's ratio test threshold", low=0.0, high=1.0),
+        Option("min_matches", int, 4, "fewest good matches needed to try a homography", low=0),
+        Option("ransac_threshold", float, 5.0, "RANSAC reprojection threshold, pixels", low=0.0),
+        Option("min_inliers", int, 4, "fewest RANSAC inliers for found=True", low=0),
+        Option("check_geometry", bool, False, "reject degenerate homographies (twisted quads, absurd scales)"),
+    )
+
+    @staticmethod
+    def inliers(match: Match) -> int:
+        """RANSAC inliers behind a result of a feature matcher (0 when none were counted)."""
+        return int(match.extra.get("inliers", 0))
 
     # --- subclass hooks
     def _detector(self) -> Any:
@@ -174,13 +181,11 @@ class SIFTMatcher(FeatureMatcher):
     name = "sift"
     description = "SIFT + FLANN + ratio 0.75 + RANSAC homography (the original experiment's baseline)"
 
-    def __init__(self, ratio: float = 0.75, min_matches: int = 4, ransac_threshold: float = 5.0,
-                 trees: int = 5, checks: int = 50, nfeatures: int = 0, min_inliers: int = 4,
-                 check_geometry: bool = False):
-        super().__init__(ratio, min_matches, ransac_threshold, min_inliers, check_geometry)
-        self.trees = int(trees)
-        self.checks = int(checks)
-        self.nfeatures = int(nfeatures)
+    OPTIONS = FeatureMatcher.OPTIONS + (
+        Option("trees", int, 5, "FLANN kd-trees", low=1),
+        Option("checks", int, 50, "FLANN checks", low=1),
+        Option("nfeatures", int, 0, "keypoints kept (0: all)", low=0),
+    )
 
     def _detector(self) -> Any:
         return cv2.SIFT_create(nfeatures=self.nfeatures)
@@ -196,10 +201,10 @@ class ORBMatcher(FeatureMatcher):
     description = "ORB binary features + Hamming ratio test + RANSAC homography (fast)"
     binary = True
 
-    def __init__(self, ratio: float = 0.8, min_matches: int = 8, ransac_threshold: float = 5.0,
-                 min_inliers: int = 8, check_geometry: bool = True, nfeatures: int = 2000):
-        super().__init__(ratio, min_matches, ransac_threshold, min_inliers, check_geometry)
-        self.nfeatures = int(nfeatures)
+    OPTIONS = with_defaults(FeatureMatcher.OPTIONS, ratio=0.8, min_matches=8, min_inliers=8,
+                            check_geometry=True) + (
+        Option("nfeatures", int, 2000, "keypoints detected", low=1),
+    )
 
     def _detector(self) -> Any:
         return cv2.ORB_create(nfeatures=self.nfeatures)
@@ -212,10 +217,10 @@ class AKAZEMatcher(FeatureMatcher):
     description = "AKAZE binary features + Hamming ratio test + RANSAC homography"
     binary = True
 
-    def __init__(self, ratio: float = 0.8, min_matches: int = 6, ransac_threshold: float = 5.0,
-                 min_inliers: int = 6, check_geometry: bool = True, threshold: float = 0.0005):
-        super().__init__(ratio, min_matches, ransac_threshold, min_inliers, check_geometry)
-        self.threshold = float(threshold)
+    OPTIONS = with_defaults(FeatureMatcher.OPTIONS, ratio=0.8, min_matches=6, min_inliers=6,
+                            check_geometry=True) + (
+        Option("threshold", float, 0.0005, "AKAZE detector response threshold", low=0.0),
+    )
 
     def _detector(self) -> Any:
         return cv2.AKAZE_create(threshold=self.threshold)

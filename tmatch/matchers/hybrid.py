@@ -15,7 +15,8 @@ consistent; failing that the locator's answer stands. ``extra["refined"]`` says 
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, Sequence
 
 import cv2
 import numpy as np
@@ -25,6 +26,7 @@ from tmatch.errors import InputError
 from tmatch.match import Match
 from tmatch.matchers.base import Matcher
 from tmatch.matchers.features import FeatureMatcher
+from tmatch.matchers.options import Option
 from tmatch.registry import load_matcher
 
 
@@ -38,6 +40,7 @@ class HybridMatcher(Matcher):
         consistency: least polygon IoU between refined and located results to accept refinement.
         min_inliers: least RANSAC inliers to accept refinement.
         locator_options: options passed to the locator (e.g. ``{"weights": PATH}``).
+        refiner_options: options passed to the feature matcher (e.g. ``{"ratio": 0.8}``).
         weights: shorthand for ``locator_options["weights"]``.
         fallback: when the region gives no consistent refinement, try the whole image.
         ecc: refine the locator's transform by ECC when the feature matcher cannot.
@@ -49,45 +52,70 @@ class HybridMatcher(Matcher):
     description = "neural localisation + SIFT (or ECC) homography refined inside the neural region"
     multi_instance = True
 
-    def __init__(self, locator: str = "neural", refiner: str = "sift", margin: float = 0.25,
-                 consistency: float = 0.3, min_inliers: int = 8,
-                 locator_options: dict[str, Any] | None = None, weights: str | None = None,
-                 fallback: bool = True, ecc: bool = True, ecc_min: float = 0.8, ecc_side: int = 160,
-                 **kwargs: Any):
-        opts = dict(locator_options or {})
-        if weights is not None:
-            opts["weights"] = weights
-        opts.update(kwargs)  # e.g. runtime=, threads= for the neural locator
-        # Generic run options (a benchmark passes them to every matcher) go only where accepted.
-        import inspect
+    OPTIONS = (
+        Option("locator", str, "neural", "name of the localising matcher"),
+        Option("refiner", str, "sift", "a feature matcher: sift, akaze or orb", choices=("sift", "akaze", "orb")),
+        Option("margin", float, 0.25, "region dilation, share of the located box's larger side", low=0.0),
+        Option("consistency", float, 0.3, "least polygon IoU between refined and located results", low=0.0, high=1.0),
+        Option("min_inliers", int, 8, "least RANSAC inliers to accept a refinement", low=0),
+        Option("locator_options", dict, None, "options of the locator, e.g. {'weights': PATH}", optional=True),
+        Option("refiner_options", dict, None, "options of the feature matcher, e.g. {'ratio': 0.8}", optional=True),
+        Option("weights", Path, None, "shorthand for locator_options['weights']", optional=True),
+        Option("fallback", bool, True, "with no consistent refinement in the region, try the whole image"),
+        Option("ecc", bool, True, "refine the locator's transform by ECC when the feature matcher cannot"),
+        Option("ecc_min", float, 0.8, "least ECC correlation coefficient to accept its homography",
+               low=1e-9, high=1.0),
+        Option("ecc_side", int, 160, "the template's longer side is scaled to at most this for ECC", low=16),
+        # Run options, passed on to the locator when it declares them (a benchmark gives them to
+        # every matcher).
+        Option("runtime", str, None, "the locator's runtime", optional=True),
+        Option("device", str, None, "the locator's device", optional=True),
+        Option("threads", int, None, "the locator's CPU threads", low=1, optional=True),
+        Option("batch_size", int, None, "the locator's batch size", low=1, optional=True),
+        Option("allow_untrained", bool, None, "the locator's allow_untrained (neural locators)", optional=True),
+    )
 
-        from tmatch.registry import matcher_class
+    def __init__(self, **options: Any):
+        from tmatch.registry import accepted_options
 
-        params = inspect.signature(matcher_class(str(locator)).__init__).parameters
-        for k in ("batch_size", "device", "threads", "runtime"):
-            if k in opts and k not in params:
-                del opts[k]
-        self.locator = str(locator)
-        self.refiner = str(refiner)
-        self.margin = float(margin)
-        self.consistency = float(consistency)
-        self.min_inliers = int(min_inliers)
-        self.fallback = bool(fallback)
-        self.ecc, self.ecc_min, self.ecc_side = bool(ecc), float(ecc_min), int(ecc_side)
-        if not 0.0 < self.ecc_min <= 1.0:
-            raise InputError(f"ecc_min must be in (0, 1], got {ecc_min}")
-        if self.ecc_side < 16:
-            raise InputError(f"ecc_side must be >= 16, got {ecc_side}")
+        super().__init__(**options)
+        opts = dict(self.locator_options or {})
+        if self.weights is not None:
+            opts["weights"] = self.weights
+        run = {"runtime": self.runtime, "batch_size": self.batch_size, "allow_untrained": self.allow_untrained,
+               **self._run}
+        run = {k: v for k, v in run.items() if v is not None}
+        opts.update(accepted_options(self.locator, run))
         self._locator = load_matcher(self.locator, **opts)
-        ref = load_matcher(self.refiner)
+        ref = load_matcher(self.refiner, **(self.refiner_options or {}))
         if not isinstance(ref, FeatureMatcher):
-            raise InputError(f"refiner must be a feature matcher (sift, akaze, orb), got {refiner!r}")
+            raise InputError(f"refiner must be a feature matcher (sift, akaze, orb), got {self.refiner!r}")
         self._refiner: FeatureMatcher = ref
+        self.compute = self._locator.compute
 
     @property
     def device(self) -> str:
         """Where the locator runs (``cpu`` for classical locators)."""
-        return str(getattr(self._locator, "device", "cpu"))
+        loc = self.__dict__.get("_locator")
+        return loc.device if loc is not None else "cpu"
+
+    @device.setter
+    def device(self, value: str | None) -> None:  # the option, passed on to the locator
+        self._run["device"] = value
+
+    @property
+    def threads(self) -> int | None:
+        """The locator's thread count (``None``: its library's default)."""
+        loc = self.__dict__.get("_locator")
+        return loc.threads if loc is not None else self._run.get("threads")
+
+    @threads.setter
+    def threads(self, value: int | None) -> None:  # the option, passed on to the locator
+        self._run["threads"] = value
+
+    @property
+    def _run(self) -> dict[str, Any]:
+        return self.__dict__.setdefault("_run_options", {})
 
     def prepare(self, template: np.ndarray) -> tuple[Any, Any]:
         return self._locator.prepare(template), self._refiner.prepare(template)
@@ -99,7 +127,7 @@ class HybridMatcher(Matcher):
         return cv2.dilate(loc.mask.astype(np.uint8), k) > 0
 
     def _convincing(self, ref: Match, template: np.ndarray, image: np.ndarray) -> bool:
-        return (ref.found and int(ref.extra.get("inliers", 0)) >= self.min_inliers
+        return (ref.found and FeatureMatcher.inliers(ref) >= self.min_inliers
                 and geometry.plausible_homography(ref.homography, template.shape[:2], image.shape[:2]))
 
     def _refine(self, loc: Match, prepared_ref: Any, template: np.ndarray, image: np.ndarray) -> Match:
@@ -169,17 +197,19 @@ class HybridMatcher(Matcher):
         ref.method = self.name
         return ref
 
-    def _match(self, prepared, template: np.ndarray, image: np.ndarray) -> Match:
+    def _match(self, prepared: tuple[Any, Any], template: np.ndarray, image: np.ndarray) -> Match:
         p_loc, p_ref = prepared
-        loc = self._locator._match(p_loc, template, image)
+        loc = self._locator.match_prepared(p_loc, template, image)
         return self._refine(loc, p_ref, template, image)
 
-    def _match_batch(self, prepared, template, images):
+    def _match_batch(self, prepared: tuple[Any, Any], template: np.ndarray,
+                     images: Sequence[np.ndarray]) -> list[Match]:
         p_loc, p_ref = prepared
-        locs = self._locator._match_batch(p_loc, template, images)
+        locs = self._locator.match_prepared_many(p_loc, template, images)
         return [self._refine(loc, p_ref, template, im) for loc, im in zip(locs, images)]
 
-    def _match_all(self, prepared, template, image, max_instances, min_score):
+    def _match_all(self, prepared: tuple[Any, Any], template: np.ndarray, image: np.ndarray,
+                   max_instances: int, min_score: float | None) -> list[Match]:
         p_loc, p_ref = prepared
-        locs = self._locator._match_all(p_loc, template, image, max_instances, min_score)
+        locs = self._locator.match_all_prepared(p_loc, template, image, max_instances, min_score)
         return [self._refine(loc, p_ref, template, image) for loc in locs]

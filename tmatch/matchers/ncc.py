@@ -7,6 +7,8 @@ absent.
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 
@@ -14,6 +16,7 @@ from tmatch import geometry
 from tmatch.errors import InputError
 from tmatch.match import Match
 from tmatch.matchers.base import Matcher
+from tmatch.matchers.options import Option
 
 
 class NCCMatcher(Matcher):
@@ -37,18 +40,23 @@ class NCCMatcher(Matcher):
     description = "normalised cross-correlation (cv2.matchTemplate), optional multi-scale"
     multi_instance = True
 
-    def __init__(self, threshold: float = 0.5, scales: tuple[float, float] = (1.0, 1.0),
-                 steps: int = 1, color: bool = False, relative_peak: float = 0.8):
-        lo, hi = (float(s) for s in scales)
-        if not (0 < lo <= hi):
-            raise InputError(f"scales must be 0 < lo <= hi, got {scales}")
-        if int(steps) < 1:
-            raise InputError(f"steps must be >= 1, got {steps}")
-        self.threshold = float(threshold)
-        self.scales = (lo, hi)
-        self.steps = int(steps) if hi > lo else 1
-        self.color = bool(color)
-        self.relative_peak = float(relative_peak)
+    OPTIONS = (
+        Option("threshold", float, 0.5, "peak correlation under which found=False", low=-1.0, high=1.0),
+        Option("scales", tuple, (1.0, 1.0), "(lo, hi) template scale range; (1, 1) is single-scale",
+               low=0.0),
+        Option("steps", int, 1, "number of scales tried in `scales` (geometric spacing)", low=1),
+        Option("color", bool, False, "correlate the three RGB channels instead of grayscale"),
+        Option("relative_peak", float, 0.8, "match_all: least share of the best peak", low=0.0, high=1.0),
+    )
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        if len(self.scales) == 1:
+            self.scales = self.scales * 2
+        if len(self.scales) != 2 or not 0 < self.scales[0] <= self.scales[1]:
+            raise InputError(f"scales must be 0 < lo <= hi, got {self.scales}")
+        if self.scales[1] <= self.scales[0]:
+            self.steps = 1
 
     def _scale_list(self) -> list[float]:
         lo, hi = self.scales

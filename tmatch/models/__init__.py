@@ -1,7 +1,10 @@
-"""Torch networks: the original dual-U-Net and our Siamese correlation matcher.
+"""Torch networks and learned heads, each file named after what it holds: ``dual_unet.py`` and
+``neural_seg.py`` (the networks of the matchers of those names), ``features.py`` (the ImageNet
+features the ``neural`` matcher correlates), ``presence.py`` (its presence head).
 
 >>> from tmatch.models import ModelConfig, build_model
->>> net = build_model(ModelConfig(arch="neural", input_size=64, template_size=32, pretrained=False))
+>>> cfg = ModelConfig(arch="neural-seg", input_size=64, template_size=32, pretrained=False)
+>>> net = build_model(cfg)
 >>> type(net).__name__
 'SiameseCorrelationNet'
 """
@@ -30,14 +33,14 @@ def build_model(config: ModelConfig, pretrained: bool | None = None) -> torch.nn
     """
     if not isinstance(config, ModelConfig):
         raise TypeError(f"build_model needs a ModelConfig, got {type(config).__name__}")
-    if config.arch == "correlation":
-        raise TypeError("arch 'correlation' (the neural matcher) has no trainable network: its presence "
+    if config.arch == "neural":
+        raise TypeError("arch 'neural' (the neural matcher) has no trainable network: its presence "
                         "head is trained by tmatch.train.presence")
     if config.arch == "dual-unet":
         from tmatch.models.dual_unet import DualUNet
 
         return DualUNet(config, pretrained=pretrained)
-    from tmatch.models.correlation import SiameseCorrelationNet
+    from tmatch.models.neural_seg import SiameseCorrelationNet
 
     return SiameseCorrelationNet(config, pretrained=pretrained)
 

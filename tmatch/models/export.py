@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ import torch
 from torch import nn
 
 from tmatch.errors import CheckpointError, TmatchError
+from tmatch.files import atomic_dir, cache_root
 from tmatch.models.config import ModelConfig
 
 #: bump when the graphs' inputs/outputs change (invalidates every cached export).
@@ -85,7 +85,7 @@ class _NeuralTemplate(nn.Module):
         self.net = net
 
     def forward(self, query: torch.Tensor):
-        from tmatch.models.correlation import kernels_as_weight
+        from tmatch.models.neural_seg import kernels_as_weight
 
         k8, k16 = self.net.encode_query(query)
         return kernels_as_weight(k8), kernels_as_weight(k16)
@@ -142,7 +142,7 @@ def export_onnx(model: nn.Module, config: ModelConfig, out_dir: str | os.PathLik
     try:
         with torch.no_grad():
             image = torch.zeros(2, 3, S, S)
-            if config.arch == "neural":
+            if config.arch == "neural-seg":
                 query = torch.zeros(3, 3, T, T)
                 t_in, t_out = ["query"], ["weight8", "weight16"]
                 s_in = ["image", "weight8", "weight16"]
@@ -181,12 +181,6 @@ def export_onnx(model: nn.Module, config: ModelConfig, out_dir: str | os.PathLik
 
 
 # ------------------------------------------------------------------------ cache
-def cache_root() -> Path:
-    """``$TMATCH_CACHE`` or ``~/.cache/tmatch``."""
-    env = os.environ.get("TMATCH_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "tmatch"
-
-
 def weights_digest(model: nn.Module, weights_path: str | os.PathLike | None = None) -> str:
     """SHA-256 of the weights file, or of the in-memory state dict when there is no file."""
     if weights_path is not None:
@@ -221,17 +215,8 @@ def cached_export(model: nn.Module, config: ModelConfig, weights_path: str | os.
             return OnnxGraphs.read(final)
         except CheckpointError:
             shutil.rmtree(final, ignore_errors=True)  # a damaged entry: export again
-    base.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=base))
-    try:
+    with atomic_dir(final, replace=False) as tmp:
         export_onnx(model, config, tmp)
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not (final / "model.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return OnnxGraphs.read(final)
 
 
@@ -257,7 +242,7 @@ def parity(model: nn.Module, config: ModelConfig, graphs: OnnxGraphs, template=N
         template = image[100:220, 150:300]
     x = prepare_inputs(config, template, image)
     query = x.query[None].numpy()
-    if config.arch == "neural" and variants > 1:
+    if config.arch == "neural-seg" and variants > 1:
         scales = np.geomspace(0.8, 1.25, variants)
         query = np.stack([template_canvas(config, template, x.template_scale * s, 10.0 * i).numpy()
                           for i, s in enumerate(scales)])

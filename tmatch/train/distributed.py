@@ -128,16 +128,6 @@ def all_reduce_sum(t: torch.Tensor, ctx: DistContext) -> torch.Tensor:
     return out
 
 
-def broadcast_flag(flag: bool, ctx: DistContext) -> bool:
-    """Rank 0's boolean, on every process."""
-    if not ctx.distributed:
-        return bool(flag)
-    dev = ctx.device if ctx.backend == "nccl" else torch.device("cpu")
-    t = torch.tensor([1 if flag else 0], device=dev)
-    dist.broadcast(t, src=0)
-    return bool(t.item())
-
-
 def shard(length: int, rank: int, world_size: int, pad: bool = True) -> list[int]:
     """The slots ``0..length-1`` this rank handles: ``rank, rank + world, ...``.
 

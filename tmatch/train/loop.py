@@ -34,6 +34,8 @@ import numpy as np
 import torch
 
 from tmatch.errors import CheckpointError, TmatchError
+from tmatch.files import atomic_save, atomic_write
+from tmatch.threads import torch_threads
 from tmatch.train import distributed as tdist
 from tmatch.train.config import TrainConfig, save_config
 from tmatch.train.losses import LossParts, MatchingLoss, batch_metrics, summarize
@@ -142,10 +144,6 @@ class LrSchedule:
         return warm
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _rng_state(device: torch.device) -> dict:
@@ -415,7 +413,7 @@ class Trainer:
                 "data": self.data.description, "monitor": self.config.monitor,
                 "best": {"epoch": self.best_epoch, "score": self.best_score},
                 "config": self.config.to_dict(), "epochs": [r.to_dict() for r in self.records]}
-        _atomic_write_bytes(self.out / LOGS, json.dumps(logs, indent=1).encode())
+        atomic_write(self.out / LOGS, json.dumps(logs, indent=1).encode())
         io.write_image(self.out / CURVES, curves([r.to_dict() for r in self.records],
                                                  title=self.config.name))
 
@@ -426,9 +424,8 @@ class Trainer:
         if record.best:
             save_checkpoint(self.out / BEST, self.model, self.config.model, self._meta(record, "best"))
         save_checkpoint(self.out / LAST, self.model, self.config.model, self._meta(record, "last"))
-        tmp = self.out / (STATE_FILE + ".tmp")
-        torch.save(self._state(), tmp)
-        os.replace(tmp, self.out / STATE_FILE)
+        state = self._state()
+        atomic_save(self.out / STATE_FILE, lambda tmp: torch.save(state, tmp))
 
     def resume(self) -> None:
         """Restore model, optimiser, schedule, scaler, RNG and history from the run folder."""
@@ -554,13 +551,12 @@ def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     """
     check_out_dir(config.out_dir, resume, overwrite)
     ctx = tdist.setup(config.device)
-    threads = torch.get_num_threads()
+    benchmark = torch.backends.cudnn.benchmark
     try:
-        if config.threads:
-            torch.set_num_threads(config.threads)
-        if ctx.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick kernels
-        return Trainer(config, ctx, echo).fit(resume=resume, overwrite=overwrite)
+        with torch_threads(config.threads):
+            if ctx.device.type == "cuda":
+                torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick kernels
+            return Trainer(config, ctx, echo).fit(resume=resume, overwrite=overwrite)
     finally:
-        torch.set_num_threads(threads)
+        torch.backends.cudnn.benchmark = benchmark  # no global setting left changed
         tdist.cleanup(ctx)

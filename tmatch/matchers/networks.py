@@ -1,4 +1,5 @@
-"""The neural matchers: ``dual-unet`` (the original network) and ``neural`` (ours).
+"""The network matchers: ``dual-unet`` (the original network) and ``neural-seg`` (a Siamese
+correlation network trained end to end). Both are segmenters: the network predicts a mask.
 
 Both load a safetensors checkpoint (``weights=PATH``; default: the file shipped in
 ``tmatch/weights/<name>.safetensors``), encode the template once per search-image size in
@@ -13,7 +14,7 @@ search + encoding → mask & presence), exported once and cached per weights fil
 picks torch on CUDA and ONNX on CPU (torch for an untrained model, which has no file to key
 the cache on).
 
-Scores: ``neural`` — presence probability × mean mask probability over the reported mask
+Scores: ``neural-seg`` — presence probability × mean mask probability over the reported mask
 (``found`` needs presence ≥ ``presence_threshold``); ``dual-unet`` — mean mask probability over
 the reported mask (the original had no presence output: an empty mask means absent).
 """
@@ -31,19 +32,14 @@ import cv2
 import numpy as np
 
 from tmatch import geometry
-from tmatch.errors import CheckpointError, InputError
+from tmatch.errors import CheckpointError
 from tmatch.match import Match
 from tmatch.matchers.base import Matcher
+from tmatch.matchers.options import RUNTIME_OPTIONS, Option
+from tmatch.models.weights import resolve_weights
 
-#: where trained weights shipped with the package live.
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 #: template encodings kept per prepared template (one per search-image size).
 _MAX_SIZES = 16
-
-
-def default_weights(name: str) -> Path:
-    """``tmatch/weights/<name>.safetensors`` (may not exist)."""
-    return WEIGHTS_DIR / f"{name}.safetensors"
 
 
 @dataclass
@@ -71,23 +67,6 @@ class _Geometry:
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))
-
-
-def search_grid(scales: float | Sequence[float], rotations: float | Sequence[float]
-                ) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Check and normalise a template pyramid: ``(scales, rotations)`` as tuples of floats
-    (a single number is a one-element grid).
-
-    Raises:
-        InputError: an empty grid, a scale outside [0.05, 20] or a non-finite angle.
-    """
-    scales = tuple(float(s) for s in (scales if isinstance(scales, (list, tuple)) else [scales]))
-    rotations = tuple(float(a) for a in (rotations if isinstance(rotations, (list, tuple)) else [rotations]))
-    if not scales or any(not (0.05 <= s <= 20) for s in scales):
-        raise InputError(f"scales must be a non-empty list of factors in [0.05, 20], got {scales}")
-    if not rotations or any(not math.isfinite(a) for a in rotations):
-        raise InputError(f"rotations must be a non-empty list of angles in degrees, got {rotations}")
-    return scales, rotations
 
 
 def fit_template_polygon(component: np.ndarray, template_hw: tuple[int, int], angle_hint: float = 0.0,
@@ -173,26 +152,26 @@ class NetworkMatcher(Matcher):
     arch: ClassVar[str] = ""
     multi_instance = True
 
-    def __init__(self, weights: str | Path | None = None, runtime: str = "auto", device: str = "auto",
-                 threads: int | None = None, threshold: float = 0.5, batch_size: int = 32,
-                 min_area: int = 16, allow_untrained: bool = False):
+    compute = "torch"
+    OPTIONS = (
+        Option("weights", Path, None, "a .safetensors checkpoint (default: the one shipped)", optional=True),
+        *RUNTIME_OPTIONS,
+        Option("threshold", float, 0.5, "mask probability above which a pixel belongs to the template",
+               low=1e-9, high=1 - 1e-9),
+        Option("batch_size", int, 32, "images per forward pass in match_many", low=1),
+        Option("min_area", int, 16, "smallest blob kept, image pixels", low=0),
+        Option("allow_untrained", bool, False, "build an untrained network when no weights are installed"),
+    )
+
+    def __init__(self, **options: Any):
         from tmatch.models.checkpoint import load_checkpoint
         from tmatch.models.config import ModelConfig
         from tmatch.models.runtime import resolve_device
 
-        runtime, device = resolve_device(runtime, device)
-        if not 0.0 < float(threshold) < 1.0:
-            raise InputError(f"threshold must be in (0, 1), got {threshold}")
-        if int(batch_size) < 1:
-            raise InputError(f"batch_size must be >= 1, got {batch_size}")
-        if threads is not None and int(threads) < 1:
-            raise InputError(f"threads must be >= 1, got {threads}")
-        path = Path(weights) if weights is not None else default_weights(self.name)
-        if weights is None and not path.is_file():
-            if not allow_untrained:
-                raise CheckpointError(
-                    f"no trained weights are installed for {self.name!r} (looked for {path}); pass "
-                    f"weights=PATH (CLI: --weights PATH) with a checkpoint from `tmatch train`")
+        super().__init__(**options)
+        runtime, device = resolve_device(self.runtime, self.device)
+        path = resolve_weights(self.weights, self.name, self.allow_untrained, "a checkpoint from `tmatch train`")
+        if path is None:
             self._model = None
             self._config = ModelConfig(arch=self.arch)
             self._meta: dict[str, Any] = {"untrained": True}
@@ -212,10 +191,6 @@ class NetworkMatcher(Matcher):
         if runtime == "auto":
             runtime = "onnx" if self.device == "cpu" and self._weights_path is not None else "torch"
         self.runtime = runtime
-        self.threads = None if threads is None else int(threads)
-        self.threshold = float(threshold)
-        self.batch_size = int(batch_size)
-        self.min_area = int(min_area)
         self._runner: Any = None
 
     # ----------------------------------------------------------------- access
@@ -233,6 +208,12 @@ class NetworkMatcher(Matcher):
     def meta(self) -> dict[str, Any]:
         """The checkpoint's metadata (data, metrics, recipe)."""
         return dict(self._meta)
+
+    def set_runner(self, runner: Any) -> None:
+        """Run inference with ``runner`` instead of the built-in torch/ONNX one: an object with
+        ``encode(query (K, 3, T, T)) -> encoding`` and ``search(images (B, 3, S, S), encoding)
+        -> {"mask", "presence", "variant", "presences"}`` (another backend, or a test oracle)."""
+        self._runner = runner
 
     def runner(self):
         """The runtime in use (built on first use; ONNX graphs exported/cached then)."""
@@ -374,11 +355,10 @@ class DualUNetMatcher(NetworkMatcher):
     Options: see :class:`NetworkMatcher`. The query is the template centred on a black canvas
     of the search image's size; it is encoded once per image size and reused (video).
 
-    >>> import numpy as np, tmatch
+    >>> import tmatch
     >>> m = tmatch.load_matcher("dual-unet", allow_untrained=True, runtime="torch")
-    >>> img = np.zeros((64, 80, 3), np.uint8)
-    >>> m.match(img[:20, :30], img).mask.shape
-    (64, 80)
+    >>> m.config.arch, m.options()["runtime"], m.device
+    ('dual-unet', 'torch', 'cpu')
     """
 
     name = "dual-unet"
@@ -392,7 +372,7 @@ class DualUNetMatcher(NetworkMatcher):
         return _Encoded(self.runner().encode(q), [(1.0, 0.0)], self._config.input_size / image_hw[1])
 
 
-class NeuralMatcher(NetworkMatcher):
+class NeuralSegMatcher(NetworkMatcher):
     """Ours: Siamese EfficientNet-Lite0, depthwise cross-correlation at strides 8 and 16, a light
     decoder to a full-resolution mask, a presence score, and a template pyramid over
     ``scales`` × ``rotations`` evaluated as one batch (the best variant per image is kept).
@@ -411,22 +391,15 @@ class NeuralMatcher(NetworkMatcher):
     """
 
     name = "neural-seg"
-    arch = "neural"
+    arch = "neural-seg"
     description = "Siamese correlation network trained end to end to segment the template (experimental)"
 
-    def __init__(self, weights: str | Path | None = None, runtime: str = "auto", device: str = "auto",
-                 threads: int | None = None, threshold: float = 0.5, presence_threshold: float = 0.5,
-                 scales: Sequence[float] = (0.8, 1.0, 1.25), rotations: Sequence[float] = (0.0,),
-                 batch_size: int = 32, min_area: int = 16, allow_untrained: bool = False):
-        scales, rotations = search_grid(scales, rotations)
-        if not 0.0 <= float(presence_threshold) <= 1.0:
-            raise InputError(f"presence_threshold must be in [0, 1], got {presence_threshold}")
-        super().__init__(weights=weights, runtime=runtime, device=device, threads=threads,
-                         threshold=threshold, batch_size=batch_size, min_area=min_area,
-                         allow_untrained=allow_untrained)
-        self.presence_threshold = float(presence_threshold)
-        self.scales = scales
-        self.rotations = rotations
+    OPTIONS = NetworkMatcher.OPTIONS + (
+        Option("presence_threshold", float, 0.5, "presence probability under which the template is absent",
+               low=0.0, high=1.0),
+        Option("scales", tuple, (0.8, 1.0, 1.25), "template scales tried", low=0.05, high=20.0),
+        Option("rotations", tuple, (0.0,), "template rotations tried, degrees (clockwise on screen)"),
+    )
 
     def _encode(self, template: np.ndarray, image_hw: tuple[int, int]) -> _Encoded:
         from tmatch.models.inputs import neural_scale, template_canvas
