@@ -10,12 +10,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from tmatch.errors import TmatchError
-from tmatch.match import Match
+from tmatch.match import Match, to_detections
+
+__all__ = ["to_coco_results", "to_detections"]
 
 
 def to_coco_results(matches: Sequence[Match], image_ids: Sequence[int],
@@ -39,30 +41,3 @@ def to_coco_results(matches: Sequence[Match], image_ids: Sequence[int],
         if entry is not None:
             out.append(entry)
     return out
-
-
-def to_detections(matches: Sequence[Match], class_ids: Sequence[int] | None = None) -> Any:
-    """Matches in one image as ``supervision.Detections``: a row per found match with
-    ``xyxy`` ``(N, 4)``, ``mask`` ``(N, H, W)``, ``confidence`` ``(N,)`` and ``class_id`` ``(N,)``
-    (``class_ids`` gives one per match, default 0), ready for supervision's annotators and
-    trackers. All matches must come from the same image. Needs ``pip install supervision``.
-    """
-    try:
-        import supervision as sv
-    except ImportError:
-        raise TmatchError("supervision is not installed: pip install supervision") from None
-    ids = [0] * len(matches) if class_ids is None else [int(c) for c in class_ids]
-    if len(ids) != len(matches):
-        raise ValueError(f"{len(matches)} matches but {len(ids)} class ids")
-    shapes = {m.image_shape for m in matches}
-    if len(shapes) > 1:
-        raise ValueError(f"matches come from images of different sizes: {sorted(shapes)}")
-    keep = [(m, c) for m, c in zip(matches, ids) if m.found and m.box is not None]
-    if not keep:
-        return sv.Detections.empty()
-    return sv.Detections(
-        xyxy=np.array([m.xyxy for m, _ in keep], dtype=np.float32),
-        mask=np.stack([m.mask for m, _ in keep]),
-        confidence=np.array([m.score for m, _ in keep], dtype=np.float32),
-        class_id=np.array([c for _, c in keep], dtype=int),
-    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -127,9 +128,7 @@ class Match:
     def to_detections(self, class_id: int = 0) -> Any:
         """This match as ``supervision.Detections`` (one row when found, none otherwise), with
         ``xyxy``, ``mask``, ``confidence`` and ``class_id``. Needs ``pip install supervision``.
-        See :func:`tmatch.interop.to_detections` for several matches at once."""
-        from tmatch.interop import to_detections
-
+        See :func:`to_detections` for several matches in one image."""
         return to_detections([self], class_ids=[class_id])
 
     def to_json(self, **kwargs: Any) -> str:
@@ -155,6 +154,35 @@ class Match:
         box = "-" if self.box is None else ",".join(str(v) for v in self.box)
         return (f"{self.method or 'match'}: found={self.found} score={self.score:.3f} "
                 f"box={box} ms={self.ms:.1f}")
+
+
+def to_detections(matches: Sequence[Match], class_ids: Sequence[int] | None = None) -> Any:
+    """Matches in one image as ``supervision.Detections``: a row per found match with
+    ``xyxy`` ``(N, 4)``, ``mask`` ``(N, H, W)``, ``confidence`` ``(N,)`` and ``class_id`` ``(N,)``
+    (``class_ids`` gives one per match, default 0), ready for supervision's annotators and
+    trackers. All matches must come from the same image. Needs ``pip install supervision``.
+    """
+    try:
+        import supervision as sv
+    except ImportError:
+        from tmatch.errors import TmatchError
+
+        raise TmatchError("supervision is not installed: pip install supervision") from None
+    ids = [0] * len(matches) if class_ids is None else [int(c) for c in class_ids]
+    if len(ids) != len(matches):
+        raise ValueError(f"{len(matches)} matches but {len(ids)} class ids")
+    shapes = {m.image_shape for m in matches}
+    if len(shapes) > 1:
+        raise ValueError(f"matches come from images of different sizes: {sorted(shapes)}")
+    keep = [(m, c) for m, c in zip(matches, ids) if m.found and m.box is not None]
+    if not keep:
+        return sv.Detections.empty()
+    return sv.Detections(
+        xyxy=np.array([m.xyxy for m, _ in keep], dtype=np.float32),
+        mask=np.stack([m.mask for m, _ in keep]),
+        confidence=np.array([m.score for m, _ in keep], dtype=np.float32),
+        class_id=np.array([c for _, c in keep], dtype=int),
+    )
 
 
 def _jsonable(v: Any) -> Any:

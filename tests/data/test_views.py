@@ -294,7 +294,7 @@ def test_feature_bench_records_templates_larger_than_the_image_as_errors(samples
 
     monkeypatch.setitem(MATCHERS, "refuses-larger", "tests.data.test_views:RefusesLarger")
     run_bench(tmp_path / "run", ["refuses-larger"], protocols=["zoom-out"], limit=8, seed=0,
-              finish=False, threads=1)
+              threads=1)
     table = load_table(tmp_path / "run").sort_values("index")
     assert len(table) == 8
     pairs = [make_pair(samples, i, "zoom-out", seed=0) for i in range(8)]
