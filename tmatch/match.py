@@ -9,8 +9,8 @@ maps template coordinates to image coordinates in that same convention.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
