@@ -1,0 +1,161 @@
+"""A bounded pool of matching workers: each loads its matchers once, the queue is bounded.
+
+Matching is CPU-bound and runs in OpenCV and ONNX Runtime, which release the GIL, so the
+workers are threads. Every worker keeps its own matcher instances (the model is loaded once
+per worker, never shared between threads), and its own prepared copy of each registered
+template (a matcher's prepared template may cache encodings while it matches). At most
+``workers + queue`` jobs are admitted; one more is refused at once with
+:class:`~tmatch.serve.errors.ApiError` 503 and a ``Retry-After`` estimate, never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import math
+import threading
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, TypeVar
+
+from tmatch.errors import InputError, TmatchError
+from tmatch.registry import load_matcher, matcher_class
+from tmatch.serve.errors import ApiError, bad_option, busy
+
+T = TypeVar("T")
+
+
+@dataclass
+class Worker:
+    """One worker thread's own state: its index and its matchers, most recently used last."""
+
+    index: int
+    threads: int
+    max_matchers: int = 4
+    matchers: OrderedDict = field(default_factory=OrderedDict)
+
+    def matcher(self, method: str, options: dict[str, Any], key: tuple) -> Any:
+        """The worker's matcher for ``method`` with ``options``, built on first use."""
+        k = (method, key)
+        if k in self.matchers:
+            self.matchers.move_to_end(k)
+            return self.matchers[k]
+        opts = dict(options)
+        if _accepts_threads(method):
+            opts["threads"] = self.threads
+        try:
+            m = load_matcher(method, **opts)
+        except InputError as e:
+            raise bad_option(f"bad option for {method!r}: {e}") from None
+        except TmatchError as e:
+            if "bad option" in str(e):
+                raise bad_option(str(e)) from None
+            raise ApiError(503, "unavailable", f"matcher {method!r} cannot be loaded: {e}") from None
+        self.matchers[k] = m
+        while len(self.matchers) > self.max_matchers:
+            self.matchers.popitem(last=False)
+        return m
+
+
+def _accepts_threads(method: str) -> bool:
+    params = inspect.signature(matcher_class(method).__init__).parameters.values()
+    return any(p.name == "threads" or p.kind is p.VAR_KEYWORD for p in params)
+
+
+class WorkerPool:
+    """``workers`` threads behind a queue of at most ``queue`` waiting jobs.
+
+    Args:
+        workers: matching threads.
+        queue: jobs that may wait; more in flight than ``workers + queue`` get a 503.
+        threads: compute threads per matcher (passed as ``threads=`` where accepted).
+    """
+
+    def __init__(self, workers: int, queue: int, threads: int = 1):
+        self.workers, self.capacity, self.threads = int(workers), int(workers) + int(queue), int(threads)
+        self._lock = threading.Lock()
+        self._admitted = 0
+        self._running = 0
+        self._job_s = 0.2  # moving average of a job's time, for Retry-After
+        self._local = threading.local()
+        self._count = 0
+        self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="tmatch-worker",
+                                            initializer=self._init_worker)
+
+    # -------------------------------------------------------------------- state
+    def _init_worker(self) -> None:
+        with self._lock:
+            index = self._count
+            self._count += 1
+        self._local.worker = Worker(index, self.threads)
+
+    @property
+    def queued(self) -> int:
+        """Jobs admitted and waiting for a worker."""
+        with self._lock:
+            return self._admitted - self._running
+
+    @property
+    def running(self) -> int:
+        """Jobs being worked on now."""
+        with self._lock:
+            return self._running
+
+    # ---------------------------------------------------------------------- run
+    def admit(self) -> None:
+        """Reserve a place, or raise the 503 :class:`ApiError` when none is left."""
+        with self._lock:
+            if self._admitted >= self.capacity:
+                waiting = self._admitted - self._running + 1
+                retry = max(1, math.ceil(self._job_s * waiting / self.workers))
+                raise busy(retry)
+            self._admitted += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._admitted -= 1
+
+    def _call(self, fn: Callable[[Worker], T]) -> T:
+        with self._lock:
+            self._running += 1
+        t0 = time.perf_counter()
+        try:
+            return fn(self._local.worker)
+        finally:
+            dt = time.perf_counter() - t0
+            with self._lock:
+                self._running -= 1
+                self._admitted -= 1
+                self._job_s = 0.9 * self._job_s + 0.1 * dt
+
+    async def run(self, fn: Callable[[Worker], T]) -> T:
+        """Run ``fn(worker)`` on a worker thread; 503 at once when the queue is full."""
+        self.admit()
+        try:
+            fut = self._executor.submit(self._call, fn)
+        except BaseException:
+            self.release()
+            raise
+        return await asyncio.wrap_future(fut)
+
+    def warm_up(self, method: str) -> None:
+        """Load ``method`` in every worker (blocks until all have it)."""
+        barrier = threading.Barrier(self.workers)
+
+        def load(worker: Worker) -> None:
+            try:
+                worker.matcher(method, {}, ())
+            finally:
+                barrier.wait(timeout=600)
+
+        futures = []
+        for _ in range(self.workers):
+            self.admit()
+            futures.append(self._executor.submit(self._call, load))
+        for f in futures:
+            f.result()
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
