@@ -16,7 +16,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
@@ -130,15 +130,18 @@ class WorkerPool:
                 self._admitted -= 1
                 self._job_s = 0.9 * self._job_s + 0.1 * dt
 
-    async def run(self, fn: Callable[[Worker], T]) -> T:
-        """Run ``fn(worker)`` on a worker thread; 503 at once when the queue is full."""
+    def submit(self, fn: Callable[[Worker], T]) -> Future:
+        """Queue ``fn(worker)``; raises the 503 :class:`ApiError` at once when the queue is full."""
         self.admit()
         try:
-            fut = self._executor.submit(self._call, fn)
+            return self._executor.submit(self._call, fn)
         except BaseException:
             self.release()
             raise
-        return await asyncio.wrap_future(fut)
+
+    async def run(self, fn: Callable[[Worker], T]) -> T:
+        """Run ``fn(worker)`` on a worker thread and wait for it; 503 when the queue is full."""
+        return await asyncio.wrap_future(self.submit(fn))
 
     def warm_up(self, method: str) -> None:
         """Load ``method`` in every worker (blocks until all have it)."""
@@ -150,10 +153,7 @@ class WorkerPool:
             finally:
                 barrier.wait(timeout=600)
 
-        futures = []
-        for _ in range(self.workers):
-            self.admit()
-            futures.append(self._executor.submit(self._call, load))
+        futures = [self.submit(load) for _ in range(self.workers)]
         for f in futures:
             f.result()
 
