@@ -37,7 +37,7 @@ from tmatch.match import Match
 from tmatch.serve import images
 from tmatch.serve.auth import TokenGate
 from tmatch.serve.config import ServeConfig
-from tmatch.serve.errors import ApiError
+from tmatch.serve.errors import ApiError, too_large
 from tmatch.serve.limits import BodyLimit
 from tmatch.serve.metrics import Metrics, RequestMetrics
 from tmatch.serve.options import check_method, describe, freeze, parse_options
@@ -165,6 +165,8 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
 
     # ---------------------------------------------------------------- helpers
     async def read_upload(upload: UploadFile, what: str) -> bytes:
+        if upload.size is not None and upload.size > cfg.max_bytes:  # still on disk: never read
+            raise too_large(f"{what} is larger than {cfg.max_bytes / 1e6:.1f} MB")
         data = await upload.read(cfg.max_bytes + 1)
         images.check_bytes(data, what, cfg.max_bytes)
         images.header_size(data, what, cfg.max_pixels)  # 400/413 before any queueing
