@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import math
 import threading
 import time
@@ -20,19 +21,29 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
+import cv2
+import numpy as np
+
 from tmatch.errors import InputError, TmatchError
 from tmatch.registry import load_matcher, matcher_class
 from tmatch.serve.errors import ApiError, bad_option, busy
 
 T = TypeVar("T")
+log = logging.getLogger("tmatch.serve")
 
 
 @dataclass
 class Worker:
-    """One worker thread's own state: its index and its matchers, most recently used last."""
+    """One worker thread's own state: its index and its matchers, most recently used last.
+
+    A new matcher matches a toy pair once under ``first_use`` (a lock all workers share)
+    before it serves: what it sets up on first use (an inference session, an exported graph
+    written to the cache) is then never done by two threads at once.
+    """
 
     index: int
     threads: int
+    first_use: threading.Lock = field(default_factory=threading.Lock)
     max_matchers: int = 4
     matchers: OrderedDict = field(default_factory=OrderedDict)
 
@@ -53,10 +64,22 @@ class Worker:
             if "bad option" in str(e):
                 raise bad_option(str(e)) from None
             raise ApiError(503, "unavailable", f"matcher {method!r} cannot be loaded: {e}") from None
+        with self.first_use:  # shared by the workers: a first use may export a graph
+            try:
+                m.match(*_warm_pair())
+            except TmatchError as e:  # a refusal of the toy pair is no reason not to serve
+                log.warning("first match with %s: %s", method, e)
         self.matchers[k] = m
         while len(self.matchers) > self.max_matchers:
             self.matchers.popitem(last=False)
         return m
+
+
+def _warm_pair() -> tuple[np.ndarray, np.ndarray]:
+    """A small template and image (blurred noise) for a matcher's first use."""
+    image = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 256, (192, 192, 3), dtype=np.uint8),
+                             (5, 5), 0)
+    return np.ascontiguousarray(image[60:124, 50:130]), image
 
 
 def _accepts_threads(method: str) -> bool:
@@ -80,6 +103,7 @@ class WorkerPool:
         self._running = 0
         self._job_s = 0.2  # moving average of a job's time, for Retry-After
         self._local = threading.local()
+        self._first_use = threading.Lock()
         self._count = 0
         self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="tmatch-worker",
                                             initializer=self._init_worker)
@@ -89,7 +113,7 @@ class WorkerPool:
         with self._lock:
             index = self._count
             self._count += 1
-        self._local.worker = Worker(index, self.threads)
+        self._local.worker = Worker(index, self.threads, self._first_use)
 
     @property
     def queued(self) -> int:
@@ -144,7 +168,9 @@ class WorkerPool:
         return await asyncio.wrap_future(self.submit(fn))
 
     def warm_up(self, method: str) -> None:
-        """Load ``method`` in every worker (blocks until all have it)."""
+        """Load ``method`` in every worker (each matches a toy pair once, one worker at a
+        time, so that whatever a matcher sets up on first use is ready before the first
+        request). Blocks until every worker is done."""
         barrier = threading.Barrier(self.workers)
 
         def load(worker: Worker) -> None:
