@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tmatch import rle
 from tests.serve.conftest import BOX
+from tmatch import rle
 
 
 def test_match_returns_the_match_as_json(client, files):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -14,10 +14,10 @@ def serve_cmd(
     host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", "-p", help="TCP port.", min=0, max=65535)] = 8000,
     method: Method = "neural",
-    workers: Annotated[Optional[int], typer.Option(
+    workers: Annotated[int | None, typer.Option(
         "--workers", "-w", help="Matching workers, each with its own copy of the model "
                                 "(default: one per core, at most 4).", min=1)] = None,
-    token: Annotated[Optional[str], typer.Option(
+    token: Annotated[str | None, typer.Option(
         "--token", envvar="TMATCH_TOKEN",
         help="Require 'Authorization: Bearer TOKEN' on /v1/* and /metrics (or set TMATCH_TOKEN).")] = None,
     queue: Annotated[int, typer.Option(

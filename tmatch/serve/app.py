@@ -21,7 +21,7 @@ import logging
 import time
 from dataclasses import dataclass
 from importlib import resources
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import FastAPI, File, Form, Query, Request, Security, UploadFile
@@ -55,12 +55,12 @@ _CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "metho
 
 
 # Request fields shared by the routes (module level, so that the schema can resolve them).
-Overlay = Annotated[Optional[Literal["png"]], Query(
+Overlay = Annotated[Literal["png"] | None, Query(
     description="`png`: answer with the image and the match drawn over it instead of JSON.")]
 WithMask = Annotated[bool, Query(description="Include the mask (COCO RLE) in the JSON.")]
-MethodField = Annotated[Optional[str], Form(
+MethodField = Annotated[str | None, Form(
     description="Matcher name (see `/v1/methods`); the server's default when left out.")]
-OptionsField = Annotated[Optional[str], Form(
+OptionsField = Annotated[str | None, Form(
     description='Matcher options as a JSON object, e.g. `{"ratio": 0.8}` (see `/v1/methods`).')]
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hmac
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 #: paths that need the token when one is set; the page, its files, /healthz and /docs do not.
 PROTECTED = ("/v1/", "/metrics")

@@ -8,7 +8,8 @@ reset connection). A body without a length that grows past the limit is stopped 
 from __future__ import annotations
 
 import json
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from starlette.exceptions import HTTPException
 

@@ -55,7 +55,7 @@ def _allowed(tp: Any) -> bool:
     return False
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def options_model(method: str) -> type[BaseModel]:
     """The pydantic model of the options a request may give ``method`` (extra names refused)."""
     cls = matcher_class(method)

@@ -83,7 +83,7 @@ class Samples:
         cats = {c["id"]: c["name"] for c in coco["categories"]}
         anns = [a for a in coco["annotations"]
                 if a["image_id"] == image["id"] and cats[a["category_id"]] == p.label]
-        x, y, w, h = (int(round(v)) for v in anns[p.index]["bbox"])
+        x, y, w, h = (round(v) for v in anns[p.index]["bbox"])
         photo = cv2.imread(str(root / "images" / image["file_name"]), cv2.IMREAD_COLOR)
         crop = np.ascontiguousarray(photo[y:y + h, x:x + w])
         return cv2.imencode(".png", crop)[1].tobytes()
