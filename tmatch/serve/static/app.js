@@ -174,7 +174,7 @@ async function liveStart() {
   video.srcObject = stream;
   await video.play();
   const live = {
-    stream, templateId: null, registering: null, running: true, frames: 0, skipped: 0, presented: 0, sent: 0,
+    stream, templateId: null, registering: null, running: true, frames: 0, skipped: 0, presented: 0, sent: 0, lastSentFrame: -1, counting: false,
     started: performance.now(), firstOutlineMs: null, last: null, times: [], picking: false,
     grab: document.createElement("canvas"),
   };
@@ -209,6 +209,7 @@ function liveStop() {
 // Frames the video showed that were never sent (they arrived while a request was out).
 function liveCountSkipped(video, live) {
   if (!("requestVideoFrameCallback" in HTMLVideoElement.prototype)) return;
+  live.counting = true;
   const onFrame = () => {
     if (!live.running) return;
     live.presented += 1;
@@ -254,6 +255,8 @@ async function liveLoop() {
   const live = state.live;
   while (live.running) {
     if (!live.templateId || !$("live-video").videoWidth) { await sleep(50); continue; }
+    if (live.counting && live.presented === live.lastSentFrame) { await sleep(5); continue; }  // no new frame yet
+    live.lastSentFrame = live.presented;
     const { canvas, scale } = grabFrame(live);
     const blob = await new Promise((r) => canvas.toBlob(r, "image/jpeg", 0.85));
     const form = new FormData();
