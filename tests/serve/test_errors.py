@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import threading
+import time
 import zlib
 
 import numpy as np
@@ -112,6 +113,9 @@ def test_full_queue_answers_503_with_retry_after_and_drops_nothing(files):
         pool = c.app.state.pool
         gate = threading.Event()
         held = [pool.submit(lambda w: gate.wait(30)) for _ in range(2)]  # one running, one waiting
+        deadline = time.monotonic() + 10
+        while pool.running < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
         try:
             r = c.post("/v1/match", files=files)
             check_error(r, 503, "busy")

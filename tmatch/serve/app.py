@@ -66,9 +66,11 @@ OptionsField = Annotated[str | None, Form(
 
 @dataclass
 class Outcome:
-    """What a worker hands back: the match, and the overlay PNG when one was asked for."""
+    """What a worker hands back: the match, its JSON-ready dict (RLE encoded in the worker, not
+    on the event loop), and the overlay PNG when one was asked for."""
 
     match: Match
+    body: dict[str, Any] | None
     overlay: bytes | None
     queue_ms: float
     work_ms: float
@@ -175,22 +177,24 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     def decode(data: bytes, what: str) -> np.ndarray:
         return images.decode(data, what, cfg.max_bytes, cfg.max_pixels)
 
-    def answer(out: Outcome, mask: bool) -> Response:
+    def answer(out: Outcome) -> Response:
         timing = {"Server-Timing": f"queue;dur={out.queue_ms:.1f}, match;dur={out.work_ms:.1f}"}
         if out.overlay is not None:
             timing.update({"X-Match-Found": str(out.match.found).lower(),
                            "X-Match-Score": f"{out.match.score:.6f}"})
             return Response(out.overlay, media_type="image/png", headers=timing)
-        return JSONResponse(out.match.to_dict(mask=mask), headers=timing)
+        return JSONResponse(out.body, headers=timing)
 
-    def finish(match: Match, image: np.ndarray, method: str, overlay: bool, t_queued: float,
-               t_start: float) -> Outcome:
+    def finish(match: Match, image: np.ndarray, method: str, overlay: bool, mask: bool,
+               t_queued: float, t_start: float) -> Outcome:
         from tmatch import viz
 
         match.method = match.method or method
         metrics.match_latency.labels(method).observe(match.ms / 1000.0)
         png = images.encode_png(viz.overlay(image, match, label=method)) if overlay else None
-        return Outcome(match, png, (t_start - t_queued) * 1000.0, (time.perf_counter() - t_start) * 1000.0)
+        body = None if overlay else match.to_dict(mask=mask)
+        return Outcome(match, body, png, (t_start - t_queued) * 1000.0,
+                       (time.perf_counter() - t_start) * 1000.0)
 
     # ----------------------------------------------------------------- routes
     @app.get("/", include_in_schema=False)
@@ -244,9 +248,9 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
             t0 = time.perf_counter()
             m = _locate(matcher, _prepare(matcher, tpl), tpl, img, name)
             m.ms = (time.perf_counter() - t0) * 1000.0
-            return finish(m, img, name, overlay is not None, t_queued, t_start)
+            return finish(m, img, name, overlay is not None, mask, t_queued, t_start)
 
-        return answer(await pool.run(job), mask)
+        return answer(await pool.run(job))
 
     @app.post("/v1/templates", tags=["templates"], dependencies=bearer, status_code=201)
     async def add_template(
@@ -294,9 +298,9 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
                 prepared = entry.prepared[worker.index] = _prepare(matcher, entry.image)
             m = _locate(matcher, prepared, entry.image, img, entry.method)
             m.ms = (time.perf_counter() - t0) * 1000.0
-            return finish(m, img, entry.method, overlay is not None, t_queued, t_start)
+            return finish(m, img, entry.method, overlay is not None, mask, t_queued, t_start)
 
-        return answer(await pool.run(job), mask)
+        return answer(await pool.run(job))
 
     @app.delete("/v1/templates/{template_id}", tags=["templates"], dependencies=bearer, status_code=204)
     async def delete_template(template_id: str) -> Response:
