@@ -29,7 +29,8 @@ SCREENSHOT_ENV = "TMATCH_SERVE_SCREENSHOT"
 
 
 def launch(playwright, *args: str):
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", *args])
+    return playwright.chromium.launch(executable_path=CHROMIUM,
+                                      args=["--no-sandbox", "--disable-dev-shm-usage", *args])
 
 
 @pytest.fixture(scope="module")
