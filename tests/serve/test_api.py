@@ -102,8 +102,11 @@ def test_metrics_are_prometheus_text(client, files):
     assert "tmatch_queue_depth 0.0" in text and "tmatch_workers_busy" in text
 
 
-def test_openapi_docs_are_served(client):
-    assert client.get("/docs").status_code == 200
+def test_openapi_docs_are_served_without_a_cdn(client):
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "/docs-files/swagger-ui-bundle.js" in docs.text
+    assert "cdn" not in docs.text.lower()
+    assert client.get("/docs-files/swagger-ui-bundle.js").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/v1/match", "/v1/templates", "/v1/templates/{template_id}/match", "/v1/methods"} <= set(paths)
 

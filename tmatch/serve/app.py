@@ -29,6 +29,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPBearer
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tmatch import __version__
@@ -124,13 +125,16 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
             finally:
                 pool.close()
 
-    app = FastAPI(
+    # FastAPIOffline: FastAPI with /docs served from the package's own copy of Swagger UI (no CDN)
+    app = FastAPIOffline(
         title="tmatch",
         version=__version__,
         summary="Find a template in an image: polygon, box, homography, mask and score.",
         description="Upload a template and an image to `/v1/match`, or register the template once "
                     "with `/v1/templates` and match many images against it. The web page is at `/`.",
         lifespan=lifespan,
+        redoc_url=None,
+        static_url="/docs-files",
     )
     app.state.config, app.state.pool, app.state.store, app.state.metrics = cfg, pool, store, metrics
     bearer = [Security(HTTPBearer(auto_error=False, description="Needed when the server runs with --token."))]
