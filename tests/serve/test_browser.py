@@ -172,3 +172,49 @@ def test_live_camera_draws_the_outline_within_2_s(playwright, live_server, camer
         assert not errors
     finally:
         browser.close()
+
+
+def test_live_template_picked_by_dragging_a_box_on_the_video(playwright, live_server, camera_clip):
+    clip, _ = camera_clip
+    browser = launch(playwright, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                     f"--use-file-for-fake-video-capture={clip}")
+    try:
+        page = browser.new_page()
+        page.goto(live_server.url + "/")
+        page.wait_for_selector("body[data-ready='1']", timeout=10_000)
+        page.click("#live-start")
+        page.wait_for_function("document.getElementById('live-video').videoWidth > 0", timeout=5_000)
+        box = page.locator("#live-canvas").bounding_box()
+        sx, sy = box["width"] / 320, box["height"] / 240  # canvas pixels are video pixels
+        page.mouse.move(box["x"] + 60 * sx, box["y"] + 20 * sy)
+        page.mouse.down()
+        page.mouse.move(box["x"] + 190 * sx, box["y"] + 150 * sy, steps=5)
+        page.mouse.up()
+        page.wait_for_selector("#template-preview:not([hidden])", timeout=2_000)
+        page.wait_for_selector("body[data-live-outline]", timeout=5_000)
+        assert page.inner_text("#live-found") == "yes"
+    finally:
+        browser.close()
+
+
+def test_page_asks_for_the_token_when_the_server_wants_one(playwright, pair):
+    from tests.serve.conftest import LiveServer
+    from tmatch.serve import ServeConfig
+
+    template, image = pair
+    with LiveServer(ServeConfig(method="sift", workers=1, token="open-sesame")) as server:
+        browser = launch(playwright)
+        try:
+            page = browser.new_page()
+            page.goto(server.url + "/")
+            page.wait_for_selector("#token-row:not([hidden])", timeout=10_000)
+            assert "token" in page.inner_text("#status")
+            page.fill("#token", "open-sesame")
+            page.dispatch_event("#token", "change")
+            page.wait_for_selector("body[data-ready='1']", timeout=10_000)
+            page.set_input_files("#template-input", str(template))
+            page.set_input_files("#image-input", str(image))
+            page.wait_for_selector("body[data-state='done']", timeout=20_000)
+            assert page.inner_text("#result-found") == "yes"
+        finally:
+            browser.close()
