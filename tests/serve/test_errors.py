@@ -134,3 +134,44 @@ def test_server_never_opens_a_path_named_in_a_request(client, files):
     assert r.status_code == 422
     r = client.post("/v1/match", files=files, data={"method": "neural", "options": '{"weights": "/etc/hostname"}'})
     check_error(r, 422, "bad_option")
+
+
+@pytest.mark.parametrize("method", ["akaze", "orb", "sift", "ncc"])
+def test_one_pixel_high_template_is_422_before_any_native_code(client, files, photo, method):
+    # AKAZE's detector corrupts the heap on a 1-pixel-high picture: it must never reach it
+    r = client.post("/v1/match", data={"method": method},
+                    files={"template": ("t.png", encode(photo[:1, :50])), "image": files["image"]})
+    check_error(r, 422, "unmatchable")
+    r = client.post("/v1/templates", data={"method": method}, files={"template": ("t.png", encode(photo[:1, :50]))})
+    check_error(r, 422, "unmatchable")
+
+
+def _pil_bytes(arr: np.ndarray, fmt: str, mode: str | None = None) -> bytes:
+    import io
+
+    from PIL import Image
+
+    im = Image.fromarray(arr)
+    buf = io.BytesIO()
+    (im.convert(mode) if mode else im).save(buf, fmt)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["png16", "gray", "rgba", "gif", "tiff", "webp", "bmp", "cmyk-jpeg"])
+def test_common_image_formats_are_read(client, template, photo, kind):
+    import cv2
+
+    data = {
+        "png16": lambda: cv2.imencode(".png", cv2.cvtColor(photo, cv2.COLOR_RGB2BGR).astype(np.uint16) * 257)[1].tobytes(),
+        "gray": lambda: _pil_bytes(photo, "PNG", "L"),
+        "rgba": lambda: _pil_bytes(photo, "PNG", "RGBA"),
+        "gif": lambda: _pil_bytes(photo, "GIF"),
+        "tiff": lambda: _pil_bytes(photo, "TIFF"),
+        "webp": lambda: _pil_bytes(photo, "WEBP"),
+        "bmp": lambda: _pil_bytes(photo, "BMP"),
+        "cmyk-jpeg": lambda: _pil_bytes(photo, "JPEG", "CMYK"),
+    }[kind]()
+    r = client.post("/v1/match?mask=false", data={"method": "ncc"},
+                    files={"template": ("t.png", encode(template)), "image": (f"i.{kind}", data)})
+    assert r.status_code == 200, r.text
+    assert r.json()["image_size"] == [512, 512] and r.json()["found"]

@@ -34,6 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tmatch import __version__
 from tmatch.errors import InputError
+from tmatch.io import check_pair
 from tmatch.match import Match
 from tmatch.serve import images
 from tmatch.serve.auth import TokenGate
@@ -79,7 +80,7 @@ class Outcome:
 
 def _locate(matcher: Any, prepared: Any, template: np.ndarray, image: np.ndarray, method: str) -> Match:
     """``matcher.match_prepared``; a template larger than the image is 'not found', other
-    inputs the matcher refuses are a 422."""
+    inputs the matcher refuses or fails on are a 422."""
     try:
         return matcher.match_prepared(prepared, template, image)
     except InputError as e:
@@ -87,13 +88,31 @@ def _locate(matcher: Any, prepared: Any, template: np.ndarray, image: np.ndarray
         if th > ih or tw > iw:
             return Match.absent((ih, iw), method=method, reason=str(e))
         raise ApiError(422, "unmatchable", str(e)) from None
+    except Exception as e:  # noqa: BLE001 — a matcher failing on a degenerate input is not a 500
+        raise _failed(method, "image", template, image, e) from None
 
 
-def _prepare(matcher: Any, template: np.ndarray) -> Any:
+def _prepare(matcher: Any, template: np.ndarray, method: str) -> Any:
+    """``matcher.prepare`` after the library's own minimum template size is checked (a template
+    one pixel high can crash a native feature detector inside ``prepare``, before the matcher's
+    own checks run)."""
     try:
+        check_pair(template, template)  # against itself: only the minimum size applies
         return matcher.prepare(template)
     except InputError as e:
         raise ApiError(422, "unmatchable", f"template: {e}") from None
+    except Exception as e:  # noqa: BLE001
+        raise _failed(method, "template", template, None, e) from None
+
+
+def _failed(method: str, stage: str, template: np.ndarray, image: np.ndarray | None,
+            e: Exception) -> ApiError:
+    sizes = f"template {template.shape[1]}x{template.shape[0]}"
+    if image is not None:
+        sizes += f", image {image.shape[1]}x{image.shape[0]}"
+    log.warning("%s failed on %s (%s)", method, sizes, e, exc_info=True)
+    first = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+    return ApiError(422, "unmatchable", f"{method} cannot match this {stage} ({sizes}): {first[:200]}")
 
 
 def create_app(config: ServeConfig | None = None) -> FastAPI:
@@ -250,7 +269,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
             tpl, img = decode(tpl_bytes, "template"), decode(img_bytes, "image")
             matcher = worker.matcher(name, opts, key)
             t0 = time.perf_counter()
-            m = _locate(matcher, _prepare(matcher, tpl), tpl, img, name)
+            m = _locate(matcher, _prepare(matcher, tpl, name), tpl, img, name)
             m.ms = (time.perf_counter() - t0) * 1000.0
             return finish(m, img, name, overlay is not None, mask, t_queued, t_start)
 
@@ -272,7 +291,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         def job(worker: Worker) -> dict[str, Any]:
             tpl = decode(data, "template")
             matcher = worker.matcher(name, opts, key)
-            prepared = _prepare(matcher, tpl)
+            prepared = _prepare(matcher, tpl, name)
             entry = store.add(name, opts, key, tpl)
             entry.prepared[worker.index] = prepared
             return entry.info()
@@ -299,7 +318,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
             t0 = time.perf_counter()
             prepared = entry.prepared.get(worker.index)
             if prepared is None:
-                prepared = entry.prepared[worker.index] = _prepare(matcher, entry.image)
+                prepared = entry.prepared[worker.index] = _prepare(matcher, entry.image, entry.method)
             m = _locate(matcher, prepared, entry.image, img, entry.method)
             m.ms = (time.perf_counter() - t0) * 1000.0
             return finish(m, img, entry.method, overlay is not None, mask, t_queued, t_start)
