@@ -175,3 +175,11 @@ def test_common_image_formats_are_read(client, template, photo, kind):
                     files={"template": ("t.png", encode(template)), "image": (f"i.{kind}", data)})
     assert r.status_code == 200, r.text
     assert r.json()["image_size"] == [512, 512] and r.json()["found"]
+
+
+def test_a_method_without_installed_weights_is_a_422_without_server_paths(client, files):
+    r = client.post("/v1/match", files=files, data={"method": "dual-unet"})  # ships no weights
+    if r.status_code == 200:
+        pytest.skip("dual-unet weights are installed here")
+    check_error(r, 422, "unavailable_method")
+    assert "/" not in r.json()["detail"].split("weights=PATH")[0]

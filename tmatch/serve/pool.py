@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import re
 import math
 import threading
 import time
@@ -64,7 +65,10 @@ class Worker:
         except TmatchError as e:
             if "bad option" in str(e):
                 raise bad_option(str(e)) from None
-            raise ApiError(503, "unavailable", f"matcher {method!r} cannot be loaded: {e}") from None
+            log.warning("cannot load %s: %s", method, e)
+            reason = re.sub(r"\s*\([^()]*/[^()]*\)", "", str(e).splitlines()[0])  # no server paths
+            raise ApiError(422, "unavailable_method",
+                           f"matcher {method!r} is not available on this server: {reason}") from None
         with self.first_use:  # shared by the workers: a first use may export a graph
             try:
                 m.match(*_warm_pair())
