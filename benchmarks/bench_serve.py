@@ -13,7 +13,8 @@ seconds each:
 Reported per phase: good-request throughput, p50/p95/p99 latency, failed good requests (any
 status but 200, apart from deliberate 503s which are counted apart and retried after
 ``Retry-After``), bad requests answered otherwise than expected, and the server's RSS at the
-start and end of the phase (growth in %). Everything is bounded: the phases stop by time, the
+start and end of the phase (growth in %), and the CPU the server, the clients and everything
+else on the machine used (in cores, so that other load is visible). Everything is bounded: the phases stop by time, the
 server is stopped at the end. Only 127.0.0.1 is contacted.
 
 Usage::
@@ -63,6 +64,9 @@ class Phase:
     rss_end_mb: float = 0.0
     rss_max_mb: float = 0.0
     rss_growth_pct: float = 0.0
+    server_cores: float = 0.0
+    clients_cores: float = 0.0
+    other_cores: float = 0.0
     failures: dict = field(default_factory=dict)
 
 
@@ -138,6 +142,17 @@ class Server:
             self.proc.kill()
 
 
+def _busy() -> float:
+    """CPU seconds the whole machine has spent busy (all cores)."""
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + getattr(t, "irq", 0) + getattr(t, "softirq", 0) + getattr(t, "steal", 0)
+
+
+def _cpu(p: psutil.Process) -> float:
+    t = p.cpu_times()
+    return t.user + t.system
+
+
 def run_phase(server: Server, name: str, clients: int, duration: float, template: bytes, image: bytes,
               bad: list | None) -> Phase:
     deadline = time.monotonic() + duration
@@ -184,6 +199,8 @@ def run_phase(server: Server, name: str, clients: int, duration: float, template
                 n += 1
 
     threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(clients)]
+    me = psutil.Process()
+    cpu0 = (_busy(), _cpu(server.ps), _cpu(me))
     t_start = time.monotonic()
     for t in threads:
         t.start()
@@ -192,6 +209,9 @@ def run_phase(server: Server, name: str, clients: int, duration: float, template
         rss.append(server.rss_mb())
     elapsed = time.monotonic() - t_start
     rss.append(server.rss_mb())
+    busy, srv, cli = (_busy() - cpu0[0], _cpu(server.ps) - cpu0[1], _cpu(me) - cpu0[2])
+    out.server_cores, out.clients_cores = round(srv / elapsed, 2), round(cli / elapsed, 2)
+    out.other_cores = round(max(0.0, busy - srv - cli) / elapsed, 2)
     ms = np.asarray(lat) * 1000.0
     out.throughput_rps = round(out.good / elapsed, 2)
     if len(ms):
@@ -231,12 +251,12 @@ def main() -> None:
     print(f"tmatch serve --method {args.method} --workers {args.workers}: {args.clients} clients, "
           f"{args.duration:.0f} s per phase, {os.cpu_count()} CPUs, load before {load_before[0]:.2f}")
     print("| phase | good req/s | p50 ms | p95 ms | p99 ms | good | failed | 503 | bad sent | bad unexpected "
-          "| RSS start→end MB | RSS growth |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| RSS start→end MB | RSS growth | CPU cores: server / clients / other |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for p in phases:
         print(f"| {p.name} | {p.throughput_rps} | {p.p50_ms} | {p.p95_ms} | {p.p99_ms} | {p.good} | {p.failed} "
               f"| {p.busy_503} | {p.bad_sent} | {p.bad_unexpected} | {p.rss_start_mb}→{p.rss_end_mb} "
-              f"| {p.rss_growth_pct}% |")
+              f"| {p.rss_growth_pct}% | {p.server_cores} / {p.clients_cores} / {p.other_cores} |")
         if p.failures:
             print(f"  {p.name} failures: {p.failures}")
     if args.json is not None:
