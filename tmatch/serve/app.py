@@ -16,6 +16,7 @@ Errors are JSON ``{"status", "error", "detail"}``: 400 unreadable upload, 401 mi
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -110,7 +111,7 @@ def _failed(method: str, stage: str, template: np.ndarray, image: np.ndarray | N
     sizes = f"template {template.shape[1]}x{template.shape[0]}"
     if image is not None:
         sizes += f", image {image.shape[1]}x{image.shape[0]}"
-    log.warning("%s failed on %s (%s)", method, sizes, e, exc_info=True)
+    log.warning("%s failed on %s (%s)", method, sizes, e, exc_info=e)
     first = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
     return ApiError(422, "unmatchable", f"{method} cannot match this {stage} ({sizes}): {first[:200]}")
 
@@ -133,8 +134,6 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        import asyncio
-
         with limit_threads(cfg.threads):
             if cfg.warmup:
                 await asyncio.to_thread(pool.warm_up, default_method)
@@ -179,8 +178,6 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _CODES.get(exc.status_code, "error")
-        if exc.status_code == 400:
-            code = "bad_request"
         return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
@@ -340,15 +337,11 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     @app.get("/v1/samples/{pair_id}/template.png", tags=["samples"], dependencies=bearer,
              response_class=Response)
     async def sample_template(pair_id: str) -> Response:
-        import asyncio
-
         return Response(await asyncio.to_thread(samples.template_png, pair_id), media_type="image/png")
 
     @app.get("/v1/samples/{pair_id}/image.jpg", tags=["samples"], dependencies=bearer,
              response_class=Response)
     async def sample_image(pair_id: str) -> Response:
-        import asyncio
-
         return Response(await asyncio.to_thread(samples.image_bytes, pair_id), media_type="image/jpeg")
 
     # Outermost first: metrics see every answer, the token is checked before a body is read,

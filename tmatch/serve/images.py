@@ -40,7 +40,7 @@ def header_size(data: bytes, what: str, max_pixels: int) -> tuple[int, int]:
             w, h = im.size
     except Image.DecompressionBombError:
         raise too_large(f"{what} declares more than {max_pixels / 1e6:.0f} megapixels") from None
-    except Exception:
+    except Exception:  # noqa: BLE001 — Pillow raises many types for a non-image
         raise bad_image(f"{what} is not an image (or is corrupt); send PNG, JPEG, WebP, BMP, "
                         "TIFF or GIF") from None
     if w < 1 or h < 1:
@@ -80,7 +80,7 @@ def _decode_pillow(data: bytes, what: str) -> np.ndarray:
     try:
         with Image.open(_io.BytesIO(data)) as im:
             return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
-    except Exception:
+    except Exception:  # noqa: BLE001 — Pillow raises many types for a corrupt file
         raise bad_image(f"{what} cannot be decoded (corrupt or unsupported image)") from None
 
 

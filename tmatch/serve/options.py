@@ -61,7 +61,7 @@ def options_model(method: str) -> type[BaseModel]:
     cls = matcher_class(method)
     try:
         hints = typing.get_type_hints(cls.__init__)
-    except Exception:  # an annotation that cannot be evaluated: fall back to the defaults' types
+    except Exception:  # noqa: BLE001 — an annotation that cannot be evaluated: fall back to the defaults' types
         hints = {}
     fields: dict[str, Any] = {}
     for p in inspect.signature(cls.__init__).parameters.values():

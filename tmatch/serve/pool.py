@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import re
 import math
+import re
 import threading
 import time
 from collections import OrderedDict
