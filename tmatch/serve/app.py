@@ -137,11 +137,13 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         with limit_threads(cfg.threads):
             if cfg.warmup:
                 await asyncio.to_thread(pool.warm_up, default_method)
-            log.info("tmatch serve: %s ready in %d worker(s)", default_method, cfg.workers)
-            try:
-                yield
-            finally:
-                pool.close()
+            # again, now that loading the matchers may have imported torch: its threads too
+            with limit_threads(cfg.threads):
+                log.info("tmatch serve: %s ready in %d worker(s)", default_method, cfg.workers)
+                try:
+                    yield
+                finally:
+                    pool.close()
 
     # FastAPIOffline: FastAPI with /docs served from the package's own copy of Swagger UI (no CDN)
     app = FastAPIOffline(
