@@ -45,10 +45,11 @@ def serve_cmd(
     import uvicorn
 
     from tmatch.errors import TmatchError
-    from tmatch.registry import matcher_class
+    from tmatch.registry import load_matcher, matcher_class
     from tmatch.serve import ServeConfig, create_app, default_workers
 
     matcher_class(method)  # unknown names: one line, exit 2
+    load_matcher(method)  # missing weights too, before the server starts (models load lazily)
     config = ServeConfig(method=method, workers=workers or default_workers(), threads=threads,
                          queue=queue, max_bytes=int(max_mb * 1e6), max_pixels=int(max_mp * 1e6),
                          templates=templates, token=token)
