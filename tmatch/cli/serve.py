@@ -59,7 +59,7 @@ def serve_cmd(
     except OSError as e:
         raise TmatchError(f"cannot listen on {host}:{port} ({e.strerror or e}); "
                           f"choose another --port") from None
-    shown = "localhost" if host in ("127.0.0.1", "::1") else host
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else (f"[{host}]" if ":" in host else host)
     typer.echo(f"tmatch serve: {method}, {config.workers} worker(s); open http://{shown}:{port}/ "
                f"(API docs at /docs)")
     uvicorn.run(create_app(config), host=host, port=port, log_level=log_level,
