@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from tmatch.cli import bench, data, demo, export, match, methods, train, video
+from tmatch.cli import bench, data, demo, export, match, methods, serve, train, video
 from tmatch.errors import TmatchError
 
 app = typer.Typer(
@@ -26,7 +26,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-for _verb in (match, methods, demo, data, bench, train, export, video):
+for _verb in (match, methods, demo, data, bench, train, export, video, serve):
     _verb.register(app)
 
 

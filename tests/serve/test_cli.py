@@ -1,0 +1,74 @@
+"""``tmatch serve`` at the command line: help, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def tmatch_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", "tmatch", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def test_help_lists_the_options():
+    out = tmatch_cli("serve", "--help").stdout
+    for opt in ("--host", "--port", "--method", "--workers", "--token", "--queue", "--max-mb"):
+        assert opt in out
+
+
+def test_unknown_method_is_one_line_and_exit_2():
+    r = tmatch_cli("serve", "--method", "magic", "--port", "0")
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "unknown matcher 'magic'" in r.stderr
+
+
+def test_port_in_use_is_one_line_and_exit_2():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = tmatch_cli("serve", "--method", "sift", "--port", str(port))
+    assert r.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in r.stderr
+
+
+@pytest.mark.parametrize("args", [["--workers", "0"], ["--port", "70000"]])
+def test_bad_numbers_are_refused(args):
+    assert tmatch_cli("serve", *args).returncode == 2
+
+
+def test_doctests_of_the_service_pass():
+    import doctest
+
+    import tmatch.serve
+    import tmatch.serve.app
+    import tmatch.serve.config
+    import tmatch.serve.errors
+    import tmatch.serve.images
+    import tmatch.serve.options
+    import tmatch.serve.templates
+
+    for mod in (tmatch.serve, tmatch.serve.app, tmatch.serve.config, tmatch.serve.errors,
+                tmatch.serve.images, tmatch.serve.options, tmatch.serve.templates):
+        result = doctest.testmod(mod)
+        assert result.failed == 0, mod.__name__
+
+
+def test_method_without_weights_is_one_line_and_exit_2():
+    import tmatch
+    from tmatch.errors import CheckpointError
+
+    try:
+        tmatch.load_matcher("dual-unet")
+        pytest.skip("dual-unet weights are installed here")
+    except CheckpointError:
+        pass
+    r = tmatch_cli("serve", "--method", "dual-unet", "--port", "0")
+    assert r.returncode == 2 and r.stderr.startswith("error: no trained weights")
