@@ -1,7 +1,8 @@
-"""Typed matcher options for requests, built from each matcher's ``__init__`` signature.
+"""Typed matcher options for requests, built from each matcher's declared option table.
 
 A request names a method and, optionally, a JSON object of options. Each matcher gets a
-pydantic model whose fields are its keyword arguments with their annotated types and defaults,
+pydantic model whose fields are its declared options (``Matcher.option_table()``) with their
+types, defaults and help,
 minus the ones the server owns: files (``weights``: the server never opens a path named in a
 request), the runtime and thread count, and nested option dicts. Unknown names and wrong types
 are refused (422) before any work is queued; values out of range are refused by the matcher's
@@ -11,13 +12,11 @@ own checks when it is built.
 from __future__ import annotations
 
 import functools
-import inspect
 import json
-import typing
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from tmatch.errors import TmatchError
 from tmatch.registry import describe_matchers, list_matchers, matcher_class
@@ -26,8 +25,6 @@ from tmatch.serve.errors import ApiError, bad_option
 #: options set by the server, never by a request.
 SERVER_OWNED = frozenset({"weights", "runtime", "device", "threads", "allow_untrained",
                           "locator_options", "batch_size"})
-
-_SIMPLE = (bool, int, float, str)
 
 
 def unknown_method(name: str) -> ApiError:
@@ -43,38 +40,21 @@ def check_method(name: str) -> str:
     return key
 
 
-def _allowed(tp: Any) -> bool:
-    """Scalars, optionals of them, and sequences/tuples of numbers."""
-    origin = typing.get_origin(tp)
-    if tp in _SIMPLE:
-        return True
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        return all(a is type(None) or _allowed(a) for a in typing.get_args(tp))
-    if origin in (tuple, list) or (origin is not None and getattr(origin, "__name__", "") == "Sequence"):
-        return all(a is Ellipsis or a in (int, float) for a in typing.get_args(tp))
-    return False
+#: option types a request may set, as pydantic field types (a tuple option is a list of numbers).
+_FIELD_TYPES: dict[type, Any] = {bool: bool, int: int, float: float, str: str, tuple: list[float]}
 
 
 @functools.cache
 def options_model(method: str) -> type[BaseModel]:
     """The pydantic model of the options a request may give ``method`` (extra names refused)."""
-    cls = matcher_class(method)
-    try:
-        hints = typing.get_type_hints(cls.__init__)
-    except Exception:  # noqa: BLE001 — an annotation that cannot be evaluated: fall back to the defaults' types
-        hints = {}
     fields: dict[str, Any] = {}
-    for p in inspect.signature(cls.__init__).parameters.values():
-        if p.name == "self" or p.name in SERVER_OWNED or p.default is inspect.Parameter.empty:
+    for opt in matcher_class(method).option_table().values():
+        if opt.name in SERVER_OWNED or opt.type not in _FIELD_TYPES:
             continue
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
-        tp = hints.get(p.name, type(p.default) if p.default is not None else None)
-        if tp is None or not _allowed(tp):
-            continue
-        if typing.get_origin(tp) is not None and getattr(typing.get_origin(tp), "__name__", "") == "Sequence":
-            tp = list[float]
-        fields[p.name] = (tp, p.default)
+        tp = _FIELD_TYPES[opt.type]
+        default = list(opt.default) if isinstance(opt.default, tuple) else opt.default
+        fields[opt.name] = (tp | None if opt.optional else tp,
+                            Field(default, description=opt.help))
     name = "".join(w.capitalize() for w in method.replace("-", "_").split("_")) + "Options"
     return create_model(name, __config__=ConfigDict(extra="forbid"), **fields)
 

@@ -11,7 +11,6 @@ template (a matcher's prepared template may cache encodings while it matches). A
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import math
 import re
@@ -88,8 +87,7 @@ def _warm_pair() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _accepts_threads(method: str) -> bool:
-    params = inspect.signature(matcher_class(method).__init__).parameters.values()
-    return any(p.name == "threads" or p.kind is p.VAR_KEYWORD for p in params)
+    return "threads" in matcher_class(method).option_table()
 
 
 class WorkerPool:
