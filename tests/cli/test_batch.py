@@ -100,6 +100,32 @@ def test_coco_results_evaluate_with_cocoeval(run, folders, tmp_path):
     assert ev.stats[0] > 0.99  # AP@[.5:.95]
 
 
+def test_coco_gt_gives_the_ground_truths_own_ids(run, folders, tmp_path):
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    icons, shots = folders
+    gt = {"images": [{"id": 11, "file_name": "s1.png", "height": 512, "width": 512},
+                     {"id": 12, "file_name": "s2.png", "height": 300, "width": 451}],
+          "categories": [{"id": 9, "name": "cat"}, {"id": 5, "name": "face"}],
+          "annotations": [{"id": 1, "image_id": 11, "category_id": 5, "bbox": [150, 100, 110, 120],
+                           "area": 13200, "iscrowd": 0},
+                          {"id": 2, "image_id": 12, "category_id": 9, "bbox": [100, 50, 150, 150],
+                           "area": 22500, "iscrowd": 0}]}
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    save = tmp_path / "r.json"
+    res = run("match", icons, shots, "-m", "ncc", "--threshold", "0.8", "--save", save, "--coco-gt", tmp_path / "gt.json")
+    assert res.exit_code == 0, res.stderr
+    entries = json.loads(save.read_text())
+    assert sorted((e["image_id"], e["category_id"]) for e in entries) == [(11, 5), (12, 9)]  # s3 is not in gt
+    coco = COCO(str(tmp_path / "gt.json"))
+    ev = COCOeval(coco, coco.loadRes(str(save)), "bbox")
+    ev.evaluate(), ev.accumulate(), ev.summarize()
+    assert ev.stats[0] > 0.99
+    res = run("match", icons, shots, "--save", tmp_path / "r.csv", "--coco-gt", tmp_path / "gt.json")
+    assert res.exit_code == 2 and "save as .json" in res.stderr
+
+
 def test_printing_rows_without_save(run, folders):
     icons, shots = folders
     res = run("match", icons / "face.png", shots / "s1.png", shots / "s3.png", "-m", "ncc")

@@ -53,7 +53,7 @@ def expand(specs: Iterable[str | os.PathLike], what: str = "images") -> list[Pat
             if not found:
                 raise InputError(f"{what}: no images match {text}")
         else:
-            raise InputError(f"{what}: {text} is not a file, a folder or a glob")
+            raise InputError(f"{what}: {text} not found (not a file, a folder or a glob)")
         out.extend(found)
     if not out:
         raise InputError(f"no {what} given")

@@ -110,18 +110,44 @@ def _csv_text(rows: Iterable[Row], header: bool) -> str:
     return buf.getvalue()
 
 
-def coco_results(rows: Sequence[Row]) -> list[dict]:
-    """The found rows as a COCO results list: ``image_id`` the row's image id, ``category_id``
-    its template id (:func:`tmatch.interop.to_coco_results`)."""
+def coco_ids(ground_truth: str | os.PathLike) -> tuple[dict[str, int], dict[str, int]]:
+    """``({image file name: image id}, {category name: category id})`` of a COCO ground-truth
+    file, for results whose ids must be the file's own (an image is known by its file name, a
+    template by its stem = a category name)."""
+    try:
+        gt = json.loads(Path(ground_truth).read_text())
+        images = {Path(im["file_name"]).name: int(im["id"]) for im in gt["images"]}
+        cats = {str(c["name"]): int(c["id"]) for c in gt["categories"]}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise InputError(f"cannot read COCO ground truth {ground_truth}: {e}") from None
+    return images, cats
+
+
+def coco_results(rows: Sequence[Row], ground_truth: str | os.PathLike | None = None) -> list[dict]:
+    """The found rows as a COCO results list (:func:`tmatch.interop.to_coco_results`).
+
+    Without ``ground_truth`` the ``image_id`` is the row's image id and the ``category_id`` its
+    template id (1-based positions). With a COCO ground-truth file the ids are that file's: the
+    image's by its file name, the category's by the template's file stem (rows whose image or
+    template the file does not name are left out).
+    """
     from tmatch.interop import to_coco_results
 
-    done = [r for r in rows if r.error is None]
-    return to_coco_results([r.match() for r in done], [r.image_id for r in done],
-                           [r.template_id for r in done])
+    done = [r for r in rows if r.error is None and r.found]
+    if ground_truth is None:
+        image_ids, cat_ids = [r.image_id for r in done], [r.template_id for r in done]
+    else:
+        images, cats = coco_ids(ground_truth)
+        done = [r for r in done if Path(r.image).name in images and Path(r.template).stem in cats]
+        image_ids = [images[Path(r.image).name] for r in done]
+        cat_ids = [cats[Path(r.template).stem] for r in done]
+    return to_coco_results([r.match() for r in done], image_ids, cat_ids)
 
 
-def write_results(path: str | os.PathLike, rows: Sequence[Row]) -> Path:
-    """Write ``rows`` as one complete results file (atomically; the format from the suffix)."""
+def write_results(path: str | os.PathLike, rows: Sequence[Row],
+                  coco_gt: str | os.PathLike | None = None) -> Path:
+    """Write ``rows`` as one complete results file (atomically; the format from the suffix;
+    ``coco_gt``: take a COCO file's ids, see :func:`coco_results`)."""
     p = Path(path)
     kind = fmt(p)
     if kind == "jsonl":
@@ -129,7 +155,7 @@ def write_results(path: str | os.PathLike, rows: Sequence[Row]) -> Path:
     if kind == "csv":
         return atomic_write(p, _csv_text(rows, header=True))
     if kind == "coco":
-        return atomic_write(p, json.dumps(coco_results(rows)))
+        return atomic_write(p, json.dumps(coco_results(rows, coco_gt)))
     pq = _parquet()
     import pyarrow as pa
 
@@ -153,12 +179,18 @@ class ResultsFile:
 
     Args:
         path: ``.jsonl``, ``.csv``, ``.parquet`` or ``.json`` (COCO results).
+        coco_gt: a COCO ground-truth file whose image and category ids a ``.json`` file takes.
         resume: keep the rows already stored (their keys are skipped by the run); ``False``
             starts afresh.
     """
 
-    def __init__(self, path: str | os.PathLike, resume: bool = True):
+    def __init__(self, path: str | os.PathLike, resume: bool = True, coco_gt: str | os.PathLike | None = None):
         self.path = Path(path)
+        self.coco_gt = coco_gt
+        if coco_gt is not None:
+            if fmt(self.path) != "coco":
+                raise InputError("--coco-gt names the ids of a COCO results file: save as .json")
+            coco_ids(coco_gt)  # refuse a bad file before any work
         self.kind = fmt(self.path)
         if self.kind == "parquet":
             _parquet()  # refuse before any work
@@ -196,14 +228,15 @@ class ResultsFile:
         """Finish the file: a Parquet or COCO file is written from its journal, which goes."""
         if self.live is not self.path:
             rows = _read_lines(self.live) if self.live.is_file() else []
-            write_results(self.path, rows)
+            write_results(self.path, rows, self.coco_gt)
             self.live.unlink(missing_ok=True)
         elif not self.path.exists():
             write_results(self.path, [])
         return self.path
 
 
-def merge_results(inputs: Sequence[str | os.PathLike], out: str | os.PathLike) -> tuple[Path, int]:
+def merge_results(inputs: Sequence[str | os.PathLike], out: str | os.PathLike,
+                  coco_gt: str | os.PathLike | None = None) -> tuple[Path, int]:
     """Join the results files of a sharded run (``--shard K/N``) into ``out``: one row per
     template × image (a later file wins a duplicate), ordered by image then template.
 
@@ -221,4 +254,4 @@ def merge_results(inputs: Sequence[str | os.PathLike], out: str | os.PathLike) -
         for r in read_results(p):
             rows[r.key] = r
     ordered = sorted(rows.values(), key=lambda r: (r.image_id, r.template_id))
-    return write_results(out, ordered), len(ordered)
+    return write_results(out, ordered, coco_gt), len(ordered)

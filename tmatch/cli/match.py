@@ -38,6 +38,9 @@ def match_cmd(
                         "join the files with --merge.")] = None,
     resume: Annotated[bool, typer.Option(
         "--resume/--no-resume", help="Keep the rows --save already holds (--no-resume: start afresh).")] = True,
+    coco_gt: Annotated[Optional[Path], typer.Option(
+        "--coco-gt", help="With --save X.json: take image and category ids from this COCO ground truth "
+                          "(images by file name, templates by stem = category name).")] = None,
     merge: Annotated[bool, typer.Option(
         "--merge", help="Join the results files given as INPUTS into --save, then stop.")] = False,
     progress: Annotated[bool, typer.Option(
@@ -59,6 +62,8 @@ def match_cmd(
 
       tmatch match --merge runs/part-*.jsonl --save runs/all.jsonl
 
+      tmatch match crops/ samples/images --save r.json --coco-gt samples/instances.json   (COCOeval-ready)
+
       tmatch match ref.jpg scene.jpg --roi 120,80,64,48 -m ncc --threshold 0.7
 
       tmatch match coin.png coins.png -m ncc --all --min-score 0.7 --json -
@@ -73,7 +78,7 @@ def match_cmd(
 
         if save is None:
             raise InputError("--merge needs --save OUT (the merged results file)")
-        path, n = merge_results(inputs, save)
+        path, n = merge_results(inputs, save, coco_gt)
         typer.echo(f"merged {n} row(s) from {len(inputs)} file(s) into {path}")
         return
     if len(inputs) < 2:
@@ -83,13 +88,13 @@ def match_cmd(
     if weights is not None:
         options["weights"] = str(weights)
     check_image_out(out, "--out")
-    batch = save is not None or overlays is not None or shard is not None or \
+    batch = save is not None or overlays is not None or shard is not None or coco_gt is not None or \
         any(not Path(s).is_file() for s in inputs) or len(inputs) > 2
     if batch:
         for flag, given in (("--out", out), ("--json", json_out), ("--all", all_ or None), ("--roi", roi)):
             if given is not None:
                 raise InputError(f"{flag} works on one pair; with folders or globs use --save and --overlays")
-        _run_batch(inputs[0], inputs[1:], method, options, save, overlays, shard, resume, progress)
+        _run_batch(inputs[0], inputs[1:], method, options, save, overlays, shard, resume, progress, coco_gt)
     else:
         _match_pair(Path(inputs[0]), Path(inputs[1]), method, options, roi, out, json_out, all_,
                     max_instances, min_score)
@@ -126,16 +131,20 @@ def _match_pair(template: Path, image: Path, method: str, options: dict, roi: st
 
 
 def _run_batch(template_spec: str, image_specs: list[str], method: str, options: dict, save: Path | None,
-               overlays: Path | None, shard: str | None, resume: bool, progress: bool) -> None:
+               overlays: Path | None, shard: str | None, resume: bool, progress: bool,
+               coco_gt: Path | None) -> None:
     from tmatch.batch import ResultsFile, expand, ids, run_batch
     from tmatch.batch.inputs import shard as shard_of
     from tmatch.bench.run import parse_shard
+    from tmatch.errors import InputError
     from tmatch.registry import load_matcher
 
     k, n = parse_shard(shard)
     templates = ids(expand([template_spec], "templates"))
     images = shard_of(ids(expand(image_specs, "images")), k, n)
-    results = ResultsFile(save, resume=resume) if save is not None else None
+    if coco_gt is not None and save is None:
+        raise InputError("--coco-gt needs --save X.json")
+    results = ResultsFile(save, resume=resume, coco_gt=coco_gt) if save is not None else None
     matcher = load_matcher(method, **options)
     on_rows = None
     if save is None:
