@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -38,16 +39,21 @@ def sample_pair(folder: Path) -> tuple[Path, Path]:
     return tpl, scene
 
 
-def timed(python: str, args: list[str], cwd: Path, importtime: bool = False) -> tuple[float, str, bool]:
-    """``(wall seconds, stdout, whether torch was imported)`` of ``python -m tmatch ARGS`` (the
-    last is only known with ``importtime``, which slows the run: not for timing)."""
+def timed(python: str, args: list[str], cwd: Path, importtime: bool = False) -> tuple[float, float, str, bool]:
+    """``(wall seconds, CPU seconds, stdout, whether torch was imported)`` of ``python -m tmatch
+    ARGS`` (the last is only known with ``importtime``, which slows the run: not for timing). CPU
+    seconds (user + system, all threads) do not grow with other processes' load as wall time
+    does on a shared machine."""
     flags = ["-X", "importtime"] if importtime else []
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     p = subprocess.run([python, *flags, "-m", "tmatch", *args], cwd=cwd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if p.returncode != 0:
         raise SystemExit(f"tmatch {' '.join(args)} failed: {p.stderr[-500:]}")
-    return wall, p.stdout, bool(re.search(r"\|\s+torch$", p.stderr, re.M))
+    return wall, cpu, p.stdout, bool(re.search(r"\|\s+torch$", p.stderr, re.M))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,14 +72,16 @@ def main(argv: list[str] | None = None) -> int:
         }
         timed(args.python, ["--help"], folder)  # byte-code caches written
         print(f"interpreter: {args.python}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-        print(f"| command | cold s | warm s (median of {args.repeat}) | warm min s | match ms | torch imported |")
-        print("|---|---|---|---|---|---|")
+        print(f"| command | cold s | warm s (median of {args.repeat}) | warm min s | warm CPU s (median) "
+              "| match ms | torch imported |")
+        print("|---|---|---|---|---|---|---|")
         for name, cmd in commands.items():
-            cold, out, _ = timed(args.python, cmd, folder)
-            warm = [timed(args.python, cmd, folder)[0] for _ in range(args.repeat)]
+            cold, _, out, _ = timed(args.python, cmd, folder)
+            warm = [timed(args.python, cmd, folder) for _ in range(args.repeat)]
             ms = re.search(r"ms=([\d.]+)", out)
-            torch = timed(args.python, cmd, folder, importtime=True)[2]
-            print(f"| {name} | {cold:.2f} | {statistics.median(warm):.2f} | {min(warm):.2f} | "
+            torch = timed(args.python, cmd, folder, importtime=True)[3]
+            print(f"| {name} | {cold:.2f} | {statistics.median(w[0] for w in warm):.2f} | "
+                  f"{min(w[0] for w in warm):.2f} | {statistics.median(w[1] for w in warm):.2f} | "
                   f"{ms.group(1) if ms else '-'} | {'yes' if torch else 'no'} |")
     return 0
 

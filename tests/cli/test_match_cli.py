@@ -140,6 +140,13 @@ def test_default_matcher_everywhere(run, photo, monkeypatch):
     assert run("match", photo, photo).exit_code == 0 and seen[0][0] == DEFAULT_MATCHER
     res = run("methods")
     assert f"default: {DEFAULT_MATCHER}" in res.output and "docs/bench.md" in res.output
+    import inspect
+
+    from tmatch.cli.bench import bench_cmd
+    from tmatch.cli.video import video_cmd
+
+    assert inspect.signature(bench_cmd).parameters["methods"].default == DEFAULT_MATCHER
+    assert inspect.signature(video_cmd).parameters["method"].default is None  # then DEFAULT_MATCHER
 
 
 def test_methods_name_lists_options_as_flags(run):
