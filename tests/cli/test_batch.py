@@ -148,3 +148,18 @@ def test_bad_save_suffix_and_missing_input_are_one_line_errors(run, folders, tmp
     assert res.exit_code == 2 and "not a file, a folder or a glob" in res.stderr
     res = run("match", "--merge", tmp_path / "a.jsonl")
     assert res.exit_code == 2 and "--save" in res.stderr
+
+
+def test_progress_bar_on_a_terminal_shows_rate_and_keeps_warnings_whole(run, folders, tmp_path, monkeypatch):
+    import sys
+
+    icons, shots = folders
+    monkeypatch.setenv("COLUMNS", "60")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    res = run("match", icons, shots, "-m", "ncc", "--save", tmp_path / "r.jsonl")
+    assert res.exit_code == 0, res.stderr
+    assert "img/s" in res.stderr and "ETA" in res.stderr
+    assert any("warning: skipped image" in line and line.rstrip().endswith("s4.png")
+               for line in res.stderr.splitlines())
+    res = run("match", icons, shots, "-m", "ncc", "--save", tmp_path / "q.jsonl", "--no-progress")
+    assert "img/s" not in res.stderr

@@ -187,7 +187,7 @@ class _progress_bar:
             speed = self.bar.tasks[0].speed
             self.bar.update(task, completed=n, rate=f"{speed:.2f} img/s" if speed else "")
 
-        return tick, (lambda line: self.bar.console.print(line, markup=False, highlight=False))
+        return tick, (lambda line: self.bar.console.print(line, markup=False, highlight=False, soft_wrap=True))
 
     def __exit__(self, *exc: Any) -> None:
         if self.bar is not None:
