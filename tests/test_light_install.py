@@ -103,3 +103,15 @@ def test_help_and_methods_do_not_import_torch(tmp_path):
         p = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=tmp_path,
                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
         assert "TORCH False" in p.stdout, (args, p.stdout[-300:], p.stderr[-300:])
+
+
+def test_a_verb_that_needs_an_extra_says_which_in_one_line(tmp_path):
+    code = ("import sys\nfor m in ('torch', 'tqdm', 'pandas', 'matplotlib', 'pyarrow', 'psutil'):\n"
+            "    sys.modules[m] = None\n"
+            "sys.argv = ['tmatch'] + sys.argv[1:]\nfrom tmatch.cli.main import main\nmain()")
+    p = subprocess.run([sys.executable, "-c", code, "bench", "--methods", "ncc", "--limit", "1", "--protocols",
+                        "seed", "--out", str(tmp_path / "run")], capture_output=True, text=True, cwd=tmp_path,
+                       env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert p.returncode == 2, p.stderr[-500:]
+    assert p.stderr.startswith("error: this command needs ") and 'pip install "tmatch[bench]"' in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1

