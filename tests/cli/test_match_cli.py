@@ -98,3 +98,87 @@ def test_script_prints_one_line_error_without_traceback(tmp_path, photo):
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and "not found" in lines[0]
     assert "Traceback" not in p.stderr
+
+
+# --- options as typed flags, the default matcher, --json -, --version ---------------------
+
+def _capture_load(monkeypatch):
+    """Record the (name, options) `tmatch match` loads its matcher with, and run ncc instead."""
+    import tmatch.registry
+
+    seen = []
+    real = tmatch.registry.load_matcher
+    monkeypatch.setattr(tmatch.registry, "load_matcher",
+                        lambda name="hybrid", **opts: seen.append((name, opts)) or real("ncc"))
+    return seen
+
+
+def test_matcher_flags_reach_the_matcher_typed(run, photo, monkeypatch):
+    seen = _capture_load(monkeypatch)
+    res = run("match", photo, photo, "-m", "neural", "--rotations", "full", "--threads", "2", "--device", "cpu",
+              "--scales", "0.5, 1,2", "--no-refine")
+    assert res.exit_code == 0, res.stderr
+    name, opts = seen[0]
+    assert name == "neural" and opts["threads"] == 2 and opts["device"] == "cpu" and opts["refine"] is False
+    assert opts["scales"] == (0.5, 1.0, 2.0) and len(opts["rotations"]) == 18 and 0.0 in opts["rotations"]
+
+
+def test_flag_of_another_matcher_is_a_one_line_error(run, photo):
+    res = run("match", photo, photo, "-m", "sift", "--rotations", "full")
+    assert res.exit_code == 2 and len(res.stderr.strip().splitlines()) == 1
+    assert "--rotations does not apply to matcher 'sift'" in res.stderr and "neural" in res.stderr
+    res = run("match", photo, photo, "-m", "ncc", "--threshold", "2")
+    assert res.exit_code == 2 and "threshold must be in [" in res.stderr
+
+
+def test_default_matcher_everywhere(run, photo, monkeypatch):
+    import tmatch
+    from tmatch.registry import DEFAULT_MATCHER
+
+    assert type(tmatch.load_matcher()).name == DEFAULT_MATCHER == "hybrid"
+    seen = _capture_load(monkeypatch)
+    assert run("match", photo, photo).exit_code == 0 and seen[0][0] == DEFAULT_MATCHER
+    res = run("methods")
+    assert f"default: {DEFAULT_MATCHER}" in res.output and "docs/bench.md" in res.output
+    import inspect
+
+    from tmatch.cli.bench import bench_cmd
+    from tmatch.cli.video import video_cmd
+
+    assert inspect.signature(bench_cmd).parameters["methods"].default == DEFAULT_MATCHER
+    assert inspect.signature(video_cmd).parameters["method"].default is None  # then DEFAULT_MATCHER
+
+
+def test_methods_name_lists_options_as_flags(run):
+    res = run("methods", "neural")
+    assert res.exit_code == 0 and "--rotations" in res.output and "--threads" in res.output
+    assert run("methods", "nope").exit_code == 2
+
+
+def test_every_flag_of_the_issue_is_in_help(run, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")
+    text = run("match", "--help").output + run("video", "--help").output
+    for flag in ("--rotations", "--threads", "--device", "--save", "--overlays", "--shard", "--merge",
+                 "--resume", "--presence-threshold", "--ratio"):
+        assert flag in text, flag
+    assert "--rotations full --threads 2 --device cpu" in text
+
+
+def test_json_dash_prints_json_to_stdout(run, photo):
+    res = run("match", photo, photo, "--roi", "150,100,150,120", "-m", "ncc", "--json", "-")
+    assert res.exit_code == 0
+    assert json.loads(res.output)["box"] == [150, 100, 150, 120] and "found=True" in res.stderr
+
+
+def test_out_with_unknown_suffix_is_refused_before_work(run, photo, tmp_path, monkeypatch):
+    seen = _capture_load(monkeypatch)
+    res = run("match", photo, photo, "-m", "ncc", "--out", tmp_path / "o.xyz", "--json", tmp_path / "r.json")
+    assert res.exit_code == 2 and "unknown image suffix" in res.stderr
+    assert seen == [] and not (tmp_path / "r.json").exists()
+
+
+def test_version(run):
+    import tmatch
+
+    res = run("--version")
+    assert res.exit_code == 0 and res.output.strip() == f"tmatch {tmatch.__version__}"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Callable, Optional
 
 import typer
 
@@ -42,3 +44,108 @@ def method_for(method: str | None, weights: Path | None, default: str) -> str:
 
         return matcher_of(weights)
     return default
+
+
+# --- matcher options as typed flags -------------------------------------------------------
+# One flag per option name across the registered matchers (``--rotations``, ``--threads``...),
+# generated from each matcher's ``OPTIONS``; the chosen matcher's ``Option.parse`` checks the
+# value, and a flag the chosen matcher does not declare is refused naming those that do.
+
+#: named values a list option accepts besides numbers.
+NAMED_VALUES = {"rotations": {"none": (0.0,), "full": tuple(float(a) for a in range(-160, 181, 20))}}
+#: options with no flag: mappings (``hybrid``'s ``locator_options``) and ``--weights`` (shared above).
+_NO_FLAG = {"weights"}
+MATCHER_PANEL = "Matcher options (see `tmatch methods NAME`)"
+
+
+def option_flags() -> dict[str, tuple[Any, list[str]]]:
+    """``{option name: (its Option, names of the matchers that declare it)}`` over every
+    registered matcher (the first declaration gives the type and help)."""
+    from tmatch.registry import list_matchers, matcher_class
+
+    flags: dict[str, tuple[Any, list[str]]] = {}
+    for name in list_matchers():
+        for opt in matcher_class(name).option_table().values():
+            if opt.type is dict or opt.name in _NO_FLAG:
+                continue
+            if opt.name in flags:
+                flags[opt.name][1].append(name)
+            else:
+                flags[opt.name] = (opt, [name])
+    return flags
+
+
+def flag_name(option: str) -> str:
+    """``"presence_threshold"`` → ``"--presence-threshold"``."""
+    return "--" + option.replace("_", "-")
+
+
+def _flag_param(opt: Any, owners: list[str]) -> inspect.Parameter:
+    kind = {bool: Optional[bool], int: Optional[int], float: Optional[float]}.get(opt.type, Optional[str])
+    names = [f"{flag_name(opt.name)}/--no-{opt.name.replace('_', '-')}"] if opt.type is bool \
+        else [flag_name(opt.name)]
+    extra = ""
+    if opt.type is tuple:
+        named = NAMED_VALUES.get(opt.name, {})
+        extra = " Comma-separated numbers" + (f" or {' / '.join(named)}" if named else "") + "."
+    helptext = f"{opt.help[:1].upper()}{opt.help[1:]}.{extra} (For {', '.join(owners)}.)"
+    info = typer.Option(*names, help=helptext, rich_help_panel=MATCHER_PANEL, show_default=False)
+    return inspect.Parameter(f"opt_{opt.name}", inspect.Parameter.KEYWORD_ONLY, default=None,
+                             annotation=Annotated[kind, info])
+
+
+def with_matcher_flags(func: Callable) -> Callable:
+    """``func`` with one more keyword parameter per matcher option (``opt_<name>``, ``None``
+    unless given), for typer to turn into flags; ``func`` receives them in ``**kwargs``."""
+    sig = inspect.signature(func, eval_str=True)
+    params = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    params += [_flag_param(opt, owners) for opt, owners in option_flags().values()]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper
+
+
+def given_options(method: str, flags: dict[str, Any]) -> dict[str, Any]:
+    """The matcher options given as flags (``opt_<name>`` keys of ``flags`` that are not
+    ``None``), checked against ``method``'s table and parsed by its ``Option.parse``.
+
+    Raises:
+        InputError: a flag ``method`` does not declare (naming the matchers that do), or a bad value.
+    """
+    from tmatch.errors import InputError
+    from tmatch.registry import matcher_class
+
+    table = matcher_class(method).option_table()
+    known = option_flags()
+    out: dict[str, Any] = {}
+    for key, value in flags.items():
+        if not key.startswith("opt_") or value is None:
+            continue
+        name = key[4:]
+        if name not in table:
+            raise InputError(f"{flag_name(name)} does not apply to matcher {method!r}; it applies to: "
+                             f"{', '.join(known[name][1])}")
+        opt = table[name]
+        if opt.type is tuple and isinstance(value, str):
+            named = NAMED_VALUES.get(name, {})
+            value = named.get(value.strip().lower()) or [v for v in value.replace(" ", "").split(",") if v]
+        out[name] = opt.parse(value)
+    return out
+
+
+#: suffixes an overlay image may be written as.
+IMAGE_OUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def check_image_out(path: Path | None, flag: str) -> None:
+    """Refuse, before any work, an image output whose suffix names no image format."""
+    from tmatch.errors import InputError
+
+    if path is not None and path.suffix.lower() not in IMAGE_OUT_SUFFIXES:
+        raise InputError(f"{flag} {path}: unknown image suffix {path.suffix or '(none)'!r}; "
+                         f"use one of {', '.join(IMAGE_OUT_SUFFIXES)}")

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from tmatch.cli._options import Methods, Seed, Weights, matcher_options, split_names
+from tmatch.registry import DEFAULT_MATCHER
 
 bench_app = typer.Typer(
     no_args_is_help=False,
@@ -31,7 +32,7 @@ def bench_cmd(
                          "display scales 1-2; needs chromium) (default: the embedded sample set).")] = None,
     coco: Annotated[Optional[Path], typer.Option("--coco", help="COCO annotation JSON (with --images).")] = None,
     images: Annotated[Optional[Path], typer.Option("--images", help="Image folder of --coco.")] = None,
-    methods: Methods = "sift,ncc",
+    methods: Methods = DEFAULT_MATCHER,
     protocols: Annotated[str, typer.Option(
         "--protocols", help="Comma-separated: seed, homography, photometric, warp, negatives, rotate, "
                              "zoom-out, zoom-in, perspective, screen (--data screens).")] = "seed,warp,negatives",

@@ -7,6 +7,7 @@ exit code 2; typer reports bad options the same way (exit 2).
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
@@ -18,13 +19,29 @@ app = typer.Typer(
     help="Template matching: find a template in images and videos (classical and neural).\n\n"
          "Examples:\n\n"
          "  tmatch demo                      # offline demo on bundled photos\n\n"
-         "  tmatch match tpl.png scene.jpg --method sift --out overlay.png --json r.json\n\n"
+         "  tmatch match tpl.png scene.jpg --out overlay.png --json r.json\n\n"
+         "  tmatch match icons/ screenshots/ --save results.jsonl --overlays runs/ov\n\n"
+         "  tmatch match icons/ shots/ -m neural --rotations full --threads 2 --device cpu\n\n"
          "  tmatch methods",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
+
+def _version(value: bool) -> None:
+    if value:
+        from tmatch import __version__
+
+        typer.echo(f"tmatch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option(
+        "--version", help="Print the version and stop.", callback=_version, is_eager=True)] = False) -> None:
+    pass
+
 
 for _verb in (match, methods, demo, data, bench, train, export, video, serve):
     _verb.register(app)
@@ -37,6 +54,14 @@ def main() -> None:
     except TmatchError as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"error: {msg}", file=sys.stderr)
+        sys.exit(2)
+    except ModuleNotFoundError as e:
+        from tmatch.registry import install_hint
+
+        hint = install_hint(e)
+        if hint is None:
+            raise
+        print(f"error: this command {hint}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

