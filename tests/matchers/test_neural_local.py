@@ -89,3 +89,12 @@ def test_options_are_declared_and_checked():
     with pytest.raises(InputError, match="ratio"):
         tmatch.load_matcher("neural-local", ratio=1.5)
     assert "neural-local" in tmatch.list_matchers()
+
+
+def test_feature_tiny_search_image_is_enlarged_before_detection(matcher, chelsea):
+    """A 90x60 thumbnail searched with a 250x200 crop of the full photo: too few pixels for
+    keypoints at native size (IoU about 0.4 without the enlargement)."""
+    image = cv2.resize(chelsea, None, fx=0.2, fy=0.2, interpolation=cv2.INTER_AREA)
+    m = matcher.match(chelsea[50:250, 100:350], image)
+    assert m.found
+    assert geometry.polygon_iou(m.polygon, geometry.rect_polygon(20, 10, 50, 40)) >= 0.9

@@ -553,7 +553,7 @@ def episode(rng: np.random.Generator, bank: Bank, opts: dict, hom: dict, present
 def _episode_stats(matcher, ep: Episode) -> tuple[np.ndarray, float, bool]:
     """(stats, IoU of the fitted polygon with the truth, fitted geometry plausible)."""
     tpl = matcher.prepare(ep.template)
-    img = matcher.features(ep.scene, matcher.max_points, matcher.max_side)
+    img = matcher.features(ep.scene, matcher.max_points, matcher.max_side, matcher.min_side)
     v = matcher.verify(tpl, img, ep.template.shape[:2], ep.scene.shape[:2])
     iou = 0.0
     if ep.truth is not None and v.homography is not None and v.plausible:

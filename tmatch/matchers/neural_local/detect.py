@@ -79,12 +79,22 @@ def detect(image: np.ndarray, max_points: int, contrast: float = 0.03,
 
 
 def detect_fitted(image: np.ndarray, max_points: int, max_side: int | None = None,
-                  contrast: float = 0.03) -> Keypoints:
-    """:func:`detect` on ``image`` shrunk so its longer side is at most ``max_side`` (none when
-    ``None`` or already small), keypoints returned in the original's coordinates."""
+                  contrast: float = 0.03, min_side: int | None = None) -> tuple[np.ndarray, Keypoints, float]:
+    """:func:`detect` on ``image`` resized to a working size: shrunk so its longer side is at
+    most ``max_side``, or enlarged (bicubic) so it is at least ``min_side`` — a tiny image has
+    too few pixels for keypoints at the scales that matter.
+
+    Returns:
+        (the working image, its keypoints, the factor working side / original side); map the
+        keypoints to the original with ``Keypoints.scaled(factor)``.
+    """
     h, w = image.shape[:2]
-    if max_side is None or max(h, w) <= max_side:
-        return detect(image, max_points, contrast)
-    f = float(max_side) / max(h, w)
-    small = cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-    return detect(small, max_points, contrast).scaled(f)
+    f = 1.0
+    if max_side is not None and max(h, w) > max_side:
+        f = float(max_side) / max(h, w)
+    elif min_side is not None and max(h, w) < min_side:
+        f = float(min_side) / max(h, w)
+    if f != 1.0:
+        size = (max(1, round(w * f)), max(1, round(h * f)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_CUBIC)
+    return image, detect(image, max_points, contrast), f

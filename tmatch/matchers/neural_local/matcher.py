@@ -73,6 +73,8 @@ class NeuralLocalMatcher(Matcher):
         Option("max_points", int, 1500, "keypoints kept in the search image", low=16),
         Option("template_points", int, 1000, "keypoints kept in the template", low=16),
         Option("max_side", int, 1280, "longer side the search image is shrunk to before detection", low=64),
+        Option("min_side", int, 256, "longer side a smaller search image is enlarged to (templates "
+               "are not: measured, that costs warp accuracy)", low=16),
         Option("ratio", float, 0.9, "ratio test of the mutual nearest neighbours", low=0.0, high=1.0),
         Option("ransac_threshold", float, 4.0, "MAGSAC reprojection threshold, pixels", low=0.5),
         Option("threads", int, None, "CPU threads (default: 1 for the descriptor, OpenCV's own)",
@@ -92,12 +94,13 @@ class NeuralLocalMatcher(Matcher):
         self.describer = Describer(path, self.threads)
 
     # --- stages
-    def features(self, rgb: np.ndarray, max_points: int, max_side: int | None) -> LocalFeatures:
-        """Keypoints and descriptors of an ``(H, W, 3)`` image (shrunk to ``max_side`` first)."""
-        g = gray(rgb)
-        kps = detect_fitted(g, max_points, max_side, self.contrast)
-        desc = self.describer(rectified_patches(g, kps, self.magnify))
-        return LocalFeatures(kps, desc)
+    def features(self, rgb: np.ndarray, max_points: int, max_side: int | None,
+                 min_side: int | None = None) -> LocalFeatures:
+        """Keypoints and descriptors of an ``(H, W, 3)`` image (worked on at a size between
+        ``min_side`` and ``max_side``; keypoints in the image's own pixels)."""
+        work, kps, f = detect_fitted(gray(rgb), max_points, max_side, self.contrast, min_side)
+        desc = self.describer(rectified_patches(work, kps, self.magnify))
+        return LocalFeatures(kps.scaled(f) if f != 1.0 else kps, desc)
 
     def prepare(self, template: np.ndarray) -> LocalFeatures:
         with limit_threads(self.threads):
@@ -114,7 +117,7 @@ class NeuralLocalMatcher(Matcher):
 
     def _match(self, prepared: LocalFeatures, template: np.ndarray, image: np.ndarray) -> Match:
         with limit_threads(self.threads):
-            img = self.features(image, self.max_points, self.max_side)
+            img = self.features(image, self.max_points, self.max_side, self.min_side)
         th, tw = template.shape[:2]
         v = self.verify(prepared, img, (th, tw), image.shape[:2])
         p = self.head.probability(v.stats())
