@@ -3,8 +3,8 @@
 A classical detector (OpenCV's difference-of-Gaussians, the detector half of SIFT) gives each
 keypoint a scale and a dominant orientation; the learned descriptor then reads a patch in that
 frame, which makes matching invariant to rotation over the full circle and to scale by
-construction. Templates much larger than the search image are shrunk first (and the keypoints
-mapped back), so a 4× larger capture meets the image at a scale the detector covers well.
+construction. Images are worked on at a bounded size (:func:`detect_fitted`: large ones shrunk,
+tiny ones enlarged) and the keypoints mapped back to their own pixels.
 
 >>> import numpy as np
 >>> kp = detect(np.zeros((64, 64), np.uint8), 100)
