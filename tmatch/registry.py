@@ -24,6 +24,7 @@ MATCHERS: dict[str, str] = {
     "neural": "tmatch.matchers.neural:NeuralMatcher",
     "neural-seg": "tmatch.matchers.networks:NeuralSegMatcher",
     "hybrid": "tmatch.matchers.hybrid:HybridMatcher",
+    "neural-local": "tmatch.matchers.neural_local:NeuralLocalMatcher",
 }
 
 

@@ -99,6 +99,13 @@ def train_cmd(
         typer.echo(cfg.to_yaml().rstrip())
         return
 
+    if cfg.model.arch == "neural-local":
+        from tmatch.train.descriptor import train_descriptor
+
+        typer.echo(f"training the neural-local matcher's descriptor ({cfg.name}) -> {cfg.out_dir}")
+        train_descriptor(cfg, resume=resume, overwrite=overwrite, echo=typer.echo)
+        return
+
     if cfg.model.arch == "neural":
         from tmatch.train.distributed import env_ranks
 

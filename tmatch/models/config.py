@@ -57,7 +57,7 @@ class ModelConfig(pydantic.BaseModel):
 
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
 
-    arch: Literal["dual-unet", "neural-seg", "neural"]
+    arch: Literal["dual-unet", "neural-seg", "neural", "neural-local"]
     encoder: str = "efficientnet-lite0"
     fusion: Literal["mul", "add", "concat"] = "mul"
     input_size: int = 320

@@ -1,0 +1,137 @@
+"""``neural-local``: learned local descriptors on oriented, scaled keypoints, verified by MAGSAC.
+
+Composes the stages: :mod:`.detect` (keypoints with scale and orientation), :mod:`.describe`
+(rectified patches → learned descriptors), :mod:`.verify` (mutual matches, homography),
+:mod:`.presence` (learned decision). Rotation and scale invariance come from the keypoint
+frames, so one pass handles any angle and 0.25×–4× scale; the output is a full homography.
+
+>>> import tmatch
+>>> m = tmatch.load_matcher("neural-local")
+>>> m.max_points, m.ratio
+(1500, 0.9)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tmatch.errors import CheckpointError, InputError
+from tmatch.io import ImageLike, read_image
+from tmatch.match import Match
+from tmatch.matchers.base import Matcher
+from tmatch.matchers.neural_local.describe import Describer, rectified_patches
+from tmatch.matchers.neural_local.detect import Keypoints, detect_fitted, gray
+from tmatch.matchers.neural_local.presence import PresenceHead
+from tmatch.matchers.neural_local.verify import Verified, fit, mutual_matches
+from tmatch.matchers.options import Option
+from tmatch.threads import limit_threads
+
+#: the shipped graph; its settings and presence head are in the JSON file beside it.
+SHIPPED = Path(__file__).resolve().parents[2] / "weights" / "neural-local.safetensors"
+
+
+@dataclass
+class LocalFeatures:
+    """Keypoints ``(N)`` and their ``(N, D)`` unit descriptors, in the image's own pixels."""
+
+    keypoints: Keypoints
+    descriptors: np.ndarray
+
+
+def load_settings(weights: str | Path) -> dict:
+    """The JSON beside the descriptor weights: ``magnify``, ``contrast``, ``presence``, metrics."""
+    path = Path(weights).with_suffix(".json")
+    if not path.is_file():
+        raise CheckpointError(f"settings of the descriptor graph not found: {path}")
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"cannot read {path}: {e}") from None
+    if d.get("matcher") != "neural-local":
+        raise CheckpointError(f"{path} does not belong to neural-local (matcher: {d.get('matcher')!r})")
+    return d
+
+
+class NeuralLocalMatcher(Matcher):
+    """Learned patch descriptors on difference-of-Gaussians keypoints + MAGSAC homography.
+
+    Options are declared in ``OPTIONS``; ``weights`` is the ``.safetensors`` file written by
+    ``tmatch train --preset neural-local``, with its JSON settings beside it.
+    """
+
+    name = "neural-local"
+    description = "learned rotation/scale-invariant local descriptors + MAGSAC homography + learned presence"
+
+    OPTIONS = (
+        Option("weights", Path, None, "descriptor weights (.safetensors, JSON beside it); default: the shipped ones",
+               optional=True),
+        Option("max_points", int, 1500, "keypoints kept in the search image", low=16),
+        Option("template_points", int, 1000, "keypoints kept in the template", low=16),
+        Option("max_side", int, 1280, "longer side the search image is shrunk to before detection", low=64),
+        Option("min_side", int, 256, "longer side a smaller search image is enlarged to (templates "
+               "are not: measured, that costs warp accuracy)", low=16),
+        Option("ratio", float, 0.9, "ratio test of the mutual nearest neighbours", low=0.0, high=1.0),
+        Option("ransac_threshold", float, 4.0, "MAGSAC reprojection threshold, pixels", low=0.5),
+        Option("threads", int, None, "CPU threads (default: 1 for the descriptor, OpenCV's own)",
+               low=1, optional=True),
+    )
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        path = Path(self.weights) if self.weights else SHIPPED
+        if not path.is_file():
+            raise CheckpointError(f"descriptor weights not found: {path}")
+        settings = load_settings(path)
+        self.magnify = float(settings.get("magnify", 3.0))
+        self.contrast = float(settings.get("contrast", 0.03))
+        self.head = PresenceHead.from_dict(settings["presence"]) if "presence" in settings \
+            else PresenceHead.untrained()
+        self.describer = Describer(path, self.threads)
+
+    # --- stages
+    def features(self, rgb: np.ndarray, max_points: int, max_side: int | None,
+                 min_side: int | None = None) -> LocalFeatures:
+        """Keypoints and descriptors of an ``(H, W, 3)`` image (worked on at a size between
+        ``min_side`` and ``max_side``; keypoints in the image's own pixels)."""
+        work, kps, f = detect_fitted(gray(rgb), max_points, max_side, self.contrast, min_side)
+        desc = self.describer(rectified_patches(work, kps, self.magnify))
+        return LocalFeatures(kps.scaled(f) if f != 1.0 else kps, desc)
+
+    def prepare(self, template: np.ndarray) -> LocalFeatures:
+        with limit_threads(self.threads):
+            return self.features(template, self.template_points, self.max_side)
+
+    def verify(self, tpl: LocalFeatures, img: LocalFeatures, template_hw: tuple[int, int],
+               image_hw: tuple[int, int]) -> Verified:
+        """Mutual matches of template and image features, and the homography they support."""
+        pairs = mutual_matches(tpl.descriptors, img.descriptors, self.ratio)
+        src = tpl.keypoints.points[pairs[:, 0]]
+        dst = img.keypoints.points[pairs[:, 1]]
+        dist = np.linalg.norm(tpl.descriptors[pairs[:, 0]] - img.descriptors[pairs[:, 1]], axis=1)
+        return fit(src, dst, dist, template_hw, image_hw, self.ransac_threshold)
+
+    def _match(self, prepared: LocalFeatures, template: np.ndarray, image: np.ndarray) -> Match:
+        with limit_threads(self.threads):
+            img = self.features(image, self.max_points, self.max_side, self.min_side)
+        th, tw = template.shape[:2]
+        v = self.verify(prepared, img, (th, tw), image.shape[:2])
+        p = self.head.probability(v.stats())
+        extra = {"matches": v.matches, "inliers": v.inliers}
+        if v.homography is None or not v.plausible or p < 0.5:
+            return Match.absent(image.shape[:2], score=p, method=self.name, **extra)
+        return self._from_homography(v.homography, (th, tw), image.shape[:2], p, **extra)
+
+    # A template larger than the image is a valid request here (a 2x capture searched at 1x):
+    # only a tiny template is refused.
+    def _inputs(self, template: ImageLike, image: ImageLike) -> tuple[np.ndarray, np.ndarray]:
+        tpl = read_image(template, "template")
+        img = read_image(image, "image")
+        if min(tpl.shape[:2]) < 4:
+            th, tw = tpl.shape[:2]
+            raise InputError(f"template is too small ({tw}x{th}); each side needs >= 4 px")
+        return tpl, img
