@@ -29,6 +29,8 @@ from tmatch.matchers.options import Option, resolve
 
 #: a template whose grey levels vary less than this (standard deviation) has no texture.
 _FLAT = 1.0
+#: the least side (px) of a searchable image, and of a template shrunk to fit one.
+_MIN_SIDE = 4
 
 
 def _resize(rgb: np.ndarray, s: float) -> np.ndarray:
@@ -324,11 +326,28 @@ class Matcher:
         gray = template.mean(axis=2)
         if float(gray.std()) < _FLAT:
             return "template has no texture (one flat colour): nothing to locate"
-        if larger_than(template.shape[:2], image_hw) and not self.scale_invariant:
-            th, tw = template.shape[:2]
-            return (f"template ({tw}x{th}) is larger than the image ({image_hw[1]}x{image_hw[0]}) "
-                    f"and {self.name} searches one scale")
+        th, tw = template.shape[:2]
+        if min(image_hw) < _MIN_SIDE:
+            return f"image ({image_hw[1]}x{image_hw[0]}) is too small to search: each side needs >= {_MIN_SIDE} px"
+        if larger_than(template.shape[:2], image_hw):
+            if not self.scale_invariant:
+                return (f"template ({tw}x{th}) is larger than the image ({image_hw[1]}x{image_hw[0]}) "
+                        f"and {self.name} searches one scale")
+            if min(th, tw) * self._scales(template.shape[:2], image_hw)[0] < _MIN_SIDE:
+                return (f"template ({tw}x{th}) would be thinner than {_MIN_SIDE} px once shrunk to fit "
+                        f"the image ({image_hw[1]}x{image_hw[0]})")
         return None
+
+    def _scales(self, template_hw: tuple[int, int], image_hw: tuple[int, int]) -> tuple[float, float]:
+        """``(t, f)``: the image is resized by ``f`` to the working size, the template by ``f``
+        too — or, when it would not fit, by ``t`` so that it spans ``fit_share`` of the image on
+        its tightest side."""
+        f = self._work_scale(image_hw)
+        (th, tw), (H, W) = template_hw, image_hw
+        Hs, Ws = max(1, round(H * f)), max(1, round(W * f))
+        if larger_than((round(th * f), round(tw * f)), (Hs, Ws)):
+            return self.fit_share * min(Hs / th, Ws / tw), f
+        return f, f
 
     def _work_scale(self, image_hw: tuple[int, int]) -> float:
         side = int(getattr(self, "work_side", 0) or 0)
@@ -396,24 +415,14 @@ class Matcher:
 
     def _scaled_pair(self, template: np.ndarray, image: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray, float, float]:
-        """``(template', image', t, f)``: the image within the working size (``f``) and the
-        template by ``f`` too — or, when it would not fit, shrunk (``t``) to ``fit_share`` of
-        the image on its tightest side."""
-        f = self._work_scale(image.shape[:2])
-        img = _resize(image, f)
-        (th, tw), (Hs, Ws) = template.shape[:2], img.shape[:2]
-        t = f
-        if larger_than((round(th * f), round(tw * f)), (Hs, Ws)):
-            t = self.fit_share * min(Hs / th, Ws / tw)
-        return _resize(template, t), img, t, f
+        """``(template', image', t, f)``: the pair resized as :meth:`_scales` says."""
+        t, f = self._scales(template.shape[:2], image.shape[:2])
+        return _resize(template, t), _resize(image, f), t, f
 
     def _rescaled(self, prepared: Any, template: np.ndarray, image: np.ndarray) -> Match:
         """Match the downscaled pair, map the result back; when the image was downscaled, match
         again at full resolution in a window around the result (within the working size)."""
         tpl, img, t, f = self._scaled_pair(template, image)
-        if min(tpl.shape[:2]) < 4:
-            return Match.absent(image.shape[:2], method=self.name,
-                                reason="template too thin to search at the image's size")
         prep = prepared if tpl is template else self.prepare(tpl)
         m = self._to_full(self._checked(self._match(prep, tpl, img), tpl.shape[:2]), image.shape[:2], t, f)
         m.extra["template_scale"] = round(t, 6)
