@@ -94,7 +94,8 @@ class FeatureMatcher(Matcher):
         return int(match.extra.get("inliers", 0))
 
     # --- subclass hooks
-    def _detector(self) -> Any:
+    def _detector(self, image_hw: tuple[int, int] = (0, 0)) -> Any:
+        """The keypoint detector for an image of size ``(H, W)``."""
         raise NotImplementedError
 
     def _matcher(self) -> Any:
@@ -117,7 +118,7 @@ class FeatureMatcher(Matcher):
     def _detect(self, rgb: np.ndarray, region: np.ndarray | None) -> _Features:
         mask = None if region is None else region.astype(np.uint8) * 255
         _seed()
-        kps, des = self._detector().detectAndCompute(_gray(rgb), mask)
+        kps, des = self._detector(rgb.shape[:2]).detectAndCompute(_gray(rgb), mask)
         pts = np.array([k.pt for k in kps], np.float64).reshape(-1, 2)
         return _Features(pts, des)
 
@@ -229,7 +230,7 @@ class SIFTMatcher(FeatureMatcher):
         Option("nfeatures", int, 0, "keypoints kept (0: all)", low=0),
     )
 
-    def _detector(self) -> Any:
+    def _detector(self, image_hw: tuple[int, int] = (0, 0)) -> Any:
         return cv2.SIFT_create(nfeatures=self.nfeatures)
 
     def _matcher(self) -> Any:
@@ -245,11 +246,13 @@ class ORBMatcher(FeatureMatcher):
 
     OPTIONS = with_defaults(FeatureMatcher.OPTIONS, ratio=0.8, min_matches=8, min_inliers=8,
                             check_geometry=True) + (
-        Option("nfeatures", int, 2000, "keypoints detected", low=1),
+        Option("nfeatures", int, 2000, "keypoints detected per quarter megapixel (at least this many)", low=1),
     )
 
-    def _detector(self) -> Any:
-        return cv2.ORB_create(nfeatures=self.nfeatures)
+    def _detector(self, image_hw: tuple[int, int] = (0, 0)) -> Any:
+        # A fixed count spreads thin over a large image: the template's part of it gets too few.
+        quarters = image_hw[0] * image_hw[1] / 250_000
+        return cv2.ORB_create(nfeatures=int(self.nfeatures * max(1.0, quarters)))
 
 
 class AKAZEMatcher(FeatureMatcher):
@@ -264,5 +267,5 @@ class AKAZEMatcher(FeatureMatcher):
         Option("threshold", float, 0.0005, "AKAZE detector response threshold", low=0.0),
     )
 
-    def _detector(self) -> Any:
+    def _detector(self, image_hw: tuple[int, int] = (0, 0)) -> Any:
         return cv2.AKAZE_create(threshold=self.threshold)
