@@ -223,3 +223,19 @@ def test_feature_match_all_templates_nms_across_templates(astronaut):
     assert {t for t, _ in boxes} <= {0, 1, 2} and (150, 100, 80, 60) in [b for _, b in boxes]
     assert (50, 300, 70, 80) in [b for _, b in boxes]
     assert all(out[i].score >= out[i + 1].score for i in range(len(out) - 1))
+
+
+def test_feature_match_each_on_a_large_image_detects_its_working_copy_once(astronaut, coffee,
+                                                                             monkeypatch):
+    tpl, img, hm = _big_scene(astronaut, coffee, 500)
+    m = tmatch.load_matcher("sift", work_side=1024)
+    tpls = [tpl, tpl[:300, :300].copy()]
+    prepared = [m.prepare(t) for t in tpls]
+    sizes = []
+    detect = FeatureMatcher._detect
+    monkeypatch.setattr(FeatureMatcher, "_detect",
+                        lambda self, rgb, region: sizes.append(rgb.shape[:2]) or detect(self, rgb, region))
+    each = m.match_each(prepared, tpls, img)
+    whole = [s for s in sizes if max(s) == 1024]
+    assert len(whole) == 1  # the downscaled image once; the rest are windows and templates
+    assert each[0].found and corner_error(each[0], hm, tpl.shape[:2]) < 3.0

@@ -6,7 +6,12 @@ template's work, done once — features, pyramids, encodings) and :meth:`Matcher
 the prepared template in one image). It may override :meth:`Matcher._match_all` for several
 instances and :meth:`Matcher._match_batch` for batched inference. Option checking, input checks,
 conversion, timing and turning a homography, polygon or mask into a full
-:class:`~tmatch.match.Match` live here. Code that combines matchers (``hybrid``) uses the public
+:class:`~tmatch.match.Match` live here, and so does what keeps every matcher correct and calm:
+the working size (``work_side``: a larger image is matched downscaled, then again at full
+resolution around the result, or in tiles), templates larger than the image (searched shrunk
+by a :attr:`Matcher.scale_invariant` matcher, refused with a reason by others), templates
+without texture (``found=False`` with the reason) and the rejection of degenerate geometry
+(:func:`tmatch.geometry.degenerate`) for every result. See ``docs/robustness-matchers.md``. Code that combines matchers (``hybrid``) uses the public
 methods only: :meth:`match_prepared`, :meth:`match_prepared_many`, :meth:`match_all_prepared`.
 """
 
@@ -216,7 +221,7 @@ class Matcher:
             raise InputError(f"{len(prepared_templates)} prepared templates for {len(templates)} templates")
         img = read_image(image, "image")
         out = []
-        with self._image_scope():
+        with self._image_scope(img):
             for i, (p, t) in enumerate(zip(prepared_templates, templates)):
                 t0 = time.perf_counter()
                 check_pair(t, img)
@@ -250,7 +255,7 @@ class Matcher:
         img = read_image(image, "image")
         tpls = [read_image(t, f"template {i}") for i, t in enumerate(templates)]
         found: list[Match] = []
-        with self._image_scope():
+        with self._image_scope(img):
             for i, tpl in enumerate(tpls):
                 check_pair(tpl, img)
                 ms = self._solve_all(self.prepare(tpl), tpl, img, int(max_instances), min_score)
@@ -417,7 +422,7 @@ class Matcher:
                      ) -> tuple[np.ndarray, np.ndarray, float, float]:
         """``(template', image', t, f)``: the pair resized as :meth:`_scales` says."""
         t, f = self._scales(template.shape[:2], image.shape[:2])
-        return _resize(template, t), _resize(image, f), t, f
+        return _resize(template, t), self._work_image(image, f), t, f
 
     def _rescaled(self, prepared: Any, template: np.ndarray, image: np.ndarray) -> Match:
         """Match the downscaled pair, map the result back; when the image was downscaled, match
@@ -501,29 +506,37 @@ class Matcher:
 
     # -------------------------------------------- the image's work, done once
     @contextmanager
-    def _image_scope(self) -> Iterator[None]:
-        """Within the block, :meth:`_memo` keeps the image's work (features, feature maps) so
-        that several templates share it (:meth:`match_each`, :meth:`match_all_templates`)."""
+    def _image_scope(self, image: np.ndarray) -> Iterator[None]:
+        """Within the block, :meth:`_memo` keeps the work on ``image`` (features, feature maps)
+        and on its working-size copy, so that several templates share it (:meth:`match_each`,
+        :meth:`match_all_templates`). Windows and tiles are not kept (memory stays bounded)."""
         outer = self.__dict__.get("_memo_store")
-        self.__dict__["_memo_store"] = {} if outer is None else outer
+        self.__dict__["_memo_store"] = {"images": [image]} if outer is None else outer
         try:
             yield
         finally:
             self.__dict__["_memo_store"] = outer
 
     def _memo(self, kind: str, image: np.ndarray, key: Any, compute: Callable[[], Any]) -> Any:
-        """``compute()``, kept for the same ``image`` object and ``key`` inside
-        :meth:`_image_scope` (outside it, computed every time)."""
+        """``compute()``, kept for the scope's image (or its working-size copy) and ``key``
+        inside :meth:`_image_scope`; computed every time otherwise."""
         store = self.__dict__.get("_memo_store")
-        if store is None:
+        if store is None or not any(image is im for im in store["images"]):
             return compute()
         k = (kind, id(image), key)
-        hit = store.get(k)
-        if hit is not None and hit[0] is image:
-            return hit[1]
-        value = compute()
-        store[k] = (image, value)
-        return value
+        if k not in store:
+            store[k] = compute()
+        return store[k]
+
+    def _work_image(self, image: np.ndarray, f: float) -> np.ndarray:
+        """``image`` resized by ``f``; inside :meth:`_image_scope` the copy is made once and
+        its work is kept like the image's."""
+        store = self.__dict__.get("_memo_store")
+        small = self._memo("resized", image, round(f, 9), lambda: _resize(image, f))
+        if store is not None and any(image is im for im in store["images"]) \
+                and not any(small is im for im in store["images"]):
+            store["images"].append(small)
+        return small
 
     # ------------------------------------------------------------------ helpers
     def _inputs(self, template: ImageLike, image: ImageLike) -> tuple[np.ndarray, np.ndarray]:
