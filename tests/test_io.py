@@ -71,9 +71,14 @@ def test_nan_and_inf_pixels():
         io.read_image(a)
 
 
-def test_template_larger_than_image(astronaut):
-    with pytest.raises(InputError, match="larger than the image"):
-        tmatch.load_matcher("sift").match(astronaut, astronaut[:100, :100])
+def test_template_larger_than_image_is_a_valid_pair(astronaut):
+    io.check_pair(astronaut, astronaut[:100, :100])  # no error: the matchers answer it
+    assert io.larger_than((600, 10), (512, 512)) and not io.larger_than((512, 512), (512, 512))
+
+
+def test_tiny_template_still_refused(astronaut):
+    with pytest.raises(InputError, match="too small"):
+        io.check_pair(astronaut[:3, :10], astronaut)
 
 
 @pytest.mark.parametrize("roi", [(5, 5, 0, 10), (5, 5, 10, 0)])

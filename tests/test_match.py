@@ -23,3 +23,13 @@ def test_to_dict_from_dict_round_trip():
     assert back.found and back.box == m.box and np.allclose(back.polygon, poly)
     assert np.array_equal(back.mask, m.mask) and np.allclose(back.homography, np.eye(3))
     assert back.extra == {"scale": 1.0}
+
+
+def test_error_field_round_trips_and_is_absent_when_none():
+    ok = Match.absent((3, 4), method="sift")
+    assert "error" not in ok.to_dict() and Match.from_dict(ok.to_dict()).error is None
+    bad = Match.failed("image contains NaN or infinite pixels", method="sift")
+    d = bad.to_dict()
+    assert d["error"] == bad.error and not d["found"]
+    assert Match.from_dict(d).error == bad.error
+    assert bad.summary() == "sift: error: image contains NaN or infinite pixels"

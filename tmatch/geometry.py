@@ -9,6 +9,8 @@ Shape letters: H×W search image, h×w template, N points.
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 from skimage.draw import polygon as _draw_polygon
@@ -80,6 +82,86 @@ def is_convex(polygon: np.ndarray) -> bool:
     return bool((cross > 0).all() or (cross < 0).all())
 
 
+def _segments_cross(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> bool:
+    """Whether the segments ``ab`` and ``cd`` cross at a point inside both."""
+    def side(p, q, r):
+        return (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
+    return (side(a, b, c) * side(a, b, d) < 0) and (side(c, d, a) * side(c, d, b) < 0)
+
+
+def is_simple(polygon: np.ndarray) -> bool:
+    """Whether the ``(N, 2)`` polygon has finite corners and no two non-adjacent edges cross
+    (a bow-tie quad is not simple).
+
+    >>> is_simple(rect_polygon(0, 0, 4, 3)), is_simple(np.array([[0, 0], [4, 3], [4, 0], [0, 3]]))
+    (True, False)
+    """
+    p = np.asarray(polygon, np.float64).reshape(-1, 2)
+    if len(p) < 3 or not np.isfinite(p).all():
+        return False
+    n = len(p)
+    for i in range(n):
+        for j in range(i + 2, n):
+            if i == 0 and j == n - 1:
+                continue  # adjacent through the closing edge
+            if _segments_cross(p[i], p[(i + 1) % n], p[j], p[(j + 1) % n]):
+                return False
+    return True
+
+
+#: the template's footprint may be at most this many times smaller or larger (linear scale)
+#: than the template before it is called absurd.
+SCALE_LIMITS = (1 / 64, 64.0)
+
+
+def degenerate(polygon: np.ndarray | None, template_hw: tuple[int, int] | None = None,
+               image_hw: tuple[int, int] | None = None, convex: bool = True,
+               scale_limits: tuple[float, float] = SCALE_LIMITS, min_area: float = 4.0) -> str | None:
+    """Why ``polygon`` ``(N, 2)`` cannot be a template's footprint, or ``None`` when it can.
+
+    Checks, in order: finite corners, no self-crossing (a bow tie), an area of at least
+    ``min_area`` px² (four corners on one point have none), convexity when ``convex`` (the model is
+    a homography of a rectangle), a linear scale against the ``(h, w)`` template within
+    ``scale_limits``, a shape not squashed to a sliver (its roundness ``4πA/P²`` at least a
+    tenth of the template's), and some overlap with the ``(H, W)`` image.
+
+    >>> degenerate(rect_polygon(10, 10, 20, 20), (20, 20), (100, 100)) is None
+    True
+    >>> degenerate(np.zeros((4, 2)), (20, 20), (100, 100))
+    'zero area'
+    >>> degenerate(np.array([[0, 0], [20, 30], [20, 0], [0, 20.]]), (20, 20), (100, 100))
+    'self-crossing'
+    """
+    if polygon is None:
+        return "no polygon"
+    p = np.asarray(polygon, np.float64).reshape(-1, 2)
+    if len(p) < 3 or not np.isfinite(p).all():
+        return "non-finite corners"
+    area = polygon_area(p)
+    if area >= min_area and not is_simple(p):
+        return "self-crossing"
+    if area < min_area:
+        return "zero area"
+    if convex and not is_convex(p):
+        return "non-convex"
+    if template_hw is not None:
+        h, w = (float(v) for v in template_hw)
+        scale = math.sqrt(area / max(1.0, h * w))
+        if not scale_limits[0] <= scale <= scale_limits[1]:
+            return "absurd scale"
+        perimeter = float(np.linalg.norm(np.roll(p, -1, axis=0) - p, axis=1).sum())
+        roundness = 4 * math.pi * area / max(perimeter ** 2, 1e-12)
+        template_roundness = 4 * math.pi * h * w / (2 * (h + w)) ** 2
+        if roundness < 0.1 * template_roundness:
+            return "squashed to a sliver"
+    if image_hw is not None:
+        H, W = image_hw
+        (x0, y0), (x1, y1) = p.min(axis=0), p.max(axis=0)
+        if not (x1 > 0 and y1 > 0 and x0 < W and y0 < H):
+            return "outside the image"
+    return None
+
+
 def plausible_homography(hm: np.ndarray | None, template_hw: tuple[int, int],
                          image_hw: tuple[int, int], min_scale: float = 0.1,
                          max_scale: float = 10.0) -> bool:
@@ -93,15 +175,23 @@ def plausible_homography(hm: np.ndarray | None, template_hw: tuple[int, int],
     if (depth <= 1e-9).any():
         return False  # a corner crosses the horizon: the quad folds over
     poly = project(hm, corners)
-    if not is_convex(poly) or _signed_area(poly) <= 0:
-        return False  # twisted, or mirrored (a planar object seen from the front is never mirrored)
-    ratio = polygon_area(poly) / max(1.0, float(h * w))
-    if not (min_scale ** 2 <= ratio <= max_scale ** 2):
-        return False
-    H, W = image_hw
-    x0, y0 = poly.min(axis=0)
-    x1, y1 = poly.max(axis=0)
-    return bool(x1 > 0 and y1 > 0 and x0 < W and y0 < H)
+    if _signed_area(poly) <= 0:
+        return False  # mirrored (a planar object seen from the front is never mirrored)
+    return degenerate(poly, template_hw, image_hw, convex=True, scale_limits=(min_scale, max_scale)) is None
+
+
+def scale_homography(hm: np.ndarray, template_scale: float = 1.0, image_scale: float = 1.0) -> np.ndarray:
+    """The homography between the original template and image, given ``hm`` found between a
+    template resized by ``template_scale`` and an image resized by ``image_scale``:
+    ``diag(1/image_scale) · hm · diag(template_scale)`` (scaling about the origin, which our
+    pixel-corner convention makes exact).
+
+    >>> scale_homography(np.eye(3), 0.5, 0.25).diagonal().tolist()
+    [2.0, 2.0, 1.0]
+    """
+    left = np.diag([1.0 / image_scale, 1.0 / image_scale, 1.0])
+    right = np.diag([template_scale, template_scale, 1.0])
+    return left @ np.asarray(hm, np.float64) @ right
 
 
 def mask_from_polygon(polygon: np.ndarray, image_hw: tuple[int, int]) -> np.ndarray:

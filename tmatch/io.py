@@ -212,7 +212,10 @@ def crop(image: np.ndarray, roi: tuple[int, int, int, int], what: str = "ROI") -
 
 
 def check_pair(template: np.ndarray, image: np.ndarray, min_size: int = 4) -> None:
-    """Raise :class:`InputError` unless the template fits inside the image and is not tiny.
+    """Raise :class:`InputError` when the template is too small to be searched for.
+
+    A template larger than the image is a valid request (a product photo searched in a webcam
+    frame): the matchers search it downscaled, or answer ``found=False`` with the reason.
 
     Args:
         template: ``(h, w, 3)`` uint8.
@@ -220,11 +223,17 @@ def check_pair(template: np.ndarray, image: np.ndarray, min_size: int = 4) -> No
         min_size: smallest template side accepted.
     """
     th, tw = template.shape[:2]
-    ih, iw = image.shape[:2]
-    if th > ih or tw > iw:
-        raise InputError(f"template ({tw}x{th}) is larger than the image ({iw}x{ih})")
     if min(th, tw) < min_size:
         raise InputError(f"template is too small ({tw}x{th}); each side needs >= {min_size} px")
+
+
+def larger_than(template_hw: tuple[int, int], image_hw: tuple[int, int]) -> bool:
+    """Whether a ``(h, w)`` template exceeds the ``(H, W)`` image on either side.
+
+    >>> larger_than((10, 50), (40, 40)), larger_than((10, 10), (40, 40))
+    (True, False)
+    """
+    return template_hw[0] > image_hw[0] or template_hw[1] > image_hw[1]
 
 
 def write_image(path: str | os.PathLike, rgb: np.ndarray) -> Path:

@@ -34,7 +34,12 @@ class Match:
             does not estimate one (or nothing was found).
         ms: wall time of the match in milliseconds.
         method: name of the matcher that produced it.
-        extra: matcher-specific numbers (inlier count, scale, angle...), JSON-serialisable.
+        extra: matcher-specific numbers (inlier count, scale, angle...), JSON-serialisable;
+            a 'not found' that has a reason says it under ``extra["reason"]`` (e.g. a template
+            without texture) or ``extra["rejected"]`` (degenerate geometry).
+        error: ``None``, or one line saying why this image could not be matched at all (a
+            bad image in :meth:`~tmatch.matchers.base.Matcher.match_many`); then ``found`` is
+            False.
 
     >>> import numpy as np
     >>> m = Match.absent((4, 5), method="demo")
@@ -51,6 +56,19 @@ class Match:
     ms: float = 0.0
     method: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    @classmethod
+    def failed(cls, error: str, image_shape: tuple[int, int] = (0, 0), method: str = "") -> "Match":
+        """An error result: nothing could be matched, for the reason ``error`` (one line).
+
+        >>> m = Match.failed("image is empty", method="sift")
+        >>> m.found, m.error, Match.from_dict(m.to_dict()).error
+        (False, 'image is empty', 'image is empty')
+        """
+        m = cls.absent(image_shape, method=method)
+        m.error = str(error)
+        return m
 
     @classmethod
     def absent(cls, image_shape: tuple[int, int], score: float = 0.0, method: str = "",
@@ -79,6 +97,8 @@ class Match:
         }
         if self.extra:
             out["extra"] = _jsonable(self.extra)
+        if self.error is not None:
+            out["error"] = self.error
         if mask:
             out["mask"] = rle.encode(self.mask)
         return out
@@ -147,11 +167,14 @@ class Match:
             mask=mask,
             homography=None if d.get("homography") is None else np.asarray(d["homography"], float),
             ms=float(d.get("ms", 0.0)), method=d.get("method", ""), extra=dict(d.get("extra", {})),
+            error=d.get("error"),
         )
 
     def summary(self) -> str:
         """One human-readable line: method, found, score, box, ms."""
         box = "-" if self.box is None else ",".join(str(v) for v in self.box)
+        if self.error is not None:
+            return f"{self.method or 'match'}: error: {self.error}"
         return (f"{self.method or 'match'}: found={self.found} score={self.score:.3f} "
                 f"box={box} ms={self.ms:.1f}")
 

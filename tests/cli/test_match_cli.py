@@ -53,7 +53,7 @@ def test_methods_lists_every_name(run):
 
 
 @pytest.mark.parametrize("case, message", [
-    ("missing", "not found"), ("corrupt", "not an image, or corrupt"), ("empty", "empty"), ("larger", "larger"),
+    ("missing", "not found"), ("corrupt", "not an image, or corrupt"), ("empty", "empty"),
     ("zero_roi", "roi"), ("bad_roi", "roi"), ("unknown_method", "unknown matcher 'magic'"),
     ("nan", "nan")])
 def test_bad_input_exit_2_one_line(case, message, run, photo, tmp_path, astronaut):
@@ -68,10 +68,6 @@ def test_bad_input_exit_2_one_line(case, message, run, photo, tmp_path, astronau
         e = tmp_path / "e.png"
         e.write_bytes(b"")
         args = ["match", e, photo]
-    elif case == "larger":
-        small = tmp_path / "small.png"
-        cv2.imwrite(str(small), astronaut[:50, :50])
-        args = ["match", photo, small]
     elif case == "zero_roi":
         args += ["--roi", "10,10,0,5"]
     elif case == "bad_roi":
@@ -89,6 +85,14 @@ def test_bad_input_exit_2_one_line(case, message, run, photo, tmp_path, astronau
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
     assert message in lines[0].lower(), lines[0]
+
+
+def test_template_larger_than_image_is_answered_not_refused(run, photo, tmp_path, astronaut):
+    small = tmp_path / "small.png"
+    cv2.imwrite(str(small), astronaut[:50, :50])
+    res = run("match", photo, small)
+    assert res.exit_code == 0, res.output
+    assert "found=" in res.output
 
 
 def test_script_prints_one_line_error_without_traceback(tmp_path, photo):

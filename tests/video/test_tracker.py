@@ -98,6 +98,6 @@ def test_feature_track_falls_back_to_whole_frame_when_the_object_jumps():
 def test_exception_frame_smaller_than_template_is_not_found(small_clip):
     tracker = video.VideoTracker(tmatch.load_matcher("ncc"), small_clip.template)
     m = tracker.step(np.zeros((50, 50, 3), np.uint8))
-    assert not m.found and m.mask.shape == (50, 50) and "larger than the image" in m.extra["error"]
+    assert not m.found and m.mask.shape == (50, 50) and "larger than the image" in m.extra["reason"]
     with pytest.raises(InputError):
         video.VideoTracker(tmatch.load_matcher("ncc"), small_clip.template, margin=-1)

@@ -21,7 +21,7 @@ import numpy as np
 from tmatch import geometry
 from tmatch.match import Match
 from tmatch.matchers.base import Matcher
-from tmatch.matchers.options import Option, with_defaults
+from tmatch.matchers.options import Option, with_defaults, work_options
 
 
 @dataclass
@@ -34,6 +34,31 @@ class _Features:
 
 def _gray(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+
+
+#: the seed of every randomised step (FLANN's kd-trees, RANSAC), set before each call so that
+#: an answer never depends on how many matches ran before it.
+SEED = 0
+
+
+def _seed() -> None:
+    """Seed OpenCV's RNG and the C library's (FLANN draws from both) for the next call."""
+    cv2.setRNGSeed(SEED)
+    if _LIBC is not None:
+        _LIBC.srand(SEED)
+
+
+def _libc():
+    import ctypes
+    import ctypes.util
+
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or None)
+    except OSError:
+        return None
+
+
+_LIBC = _libc()
 
 
 def _score(inliers: int) -> float:
@@ -59,7 +84,8 @@ class FeatureMatcher(Matcher):
         Option("min_matches", int, 4, "fewest good matches needed to try a homography", low=0),
         Option("ransac_threshold", float, 5.0, "RANSAC reprojection threshold, pixels", low=0.0),
         Option("min_inliers", int, 4, "fewest RANSAC inliers for found=True", low=0),
-        Option("check_geometry", bool, False, "reject degenerate homographies (twisted quads, absurd scales)"),
+        Option("check_geometry", bool, False, "reject implausible homographies (mirrored, beyond 10x scale)"),
+        *work_options(4096),
     )
 
     @staticmethod
@@ -68,7 +94,8 @@ class FeatureMatcher(Matcher):
         return int(match.extra.get("inliers", 0))
 
     # --- subclass hooks
-    def _detector(self) -> Any:
+    def _detector(self, image_hw: tuple[int, int] = (0, 0)) -> Any:
+        """The keypoint detector for an image of size ``(H, W)``."""
         raise NotImplementedError
 
     def _matcher(self) -> Any:
@@ -76,9 +103,22 @@ class FeatureMatcher(Matcher):
 
     # --- shared steps
     def _features(self, rgb: np.ndarray, region: np.ndarray | None = None) -> _Features:
-        """Keypoints of an RGB image; ``region`` ``(H, W)`` bool limits where they are detected."""
+        """Keypoints of an RGB image; ``region`` ``(H, W)`` bool limits where they are detected
+        (detection runs on the region's bounding box only). Without a region, an image's
+        features are computed once per :meth:`_image_scope` (several templates share them)."""
+        if region is None:
+            return self._memo("features", rgb, None, lambda: self._detect(rgb, None))
+        ys, xs = np.nonzero(region.any(axis=1))[0], np.nonzero(region.any(axis=0))[0]
+        if len(ys) == 0:
+            return _Features(np.zeros((0, 2)), None)
+        y0, y1, x0, x1 = int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1
+        f = self._detect(np.ascontiguousarray(rgb[y0:y1, x0:x1]), region[y0:y1, x0:x1])
+        return _Features(f.points + np.array([x0, y0], np.float64), f.descriptors)
+
+    def _detect(self, rgb: np.ndarray, region: np.ndarray | None) -> _Features:
         mask = None if region is None else region.astype(np.uint8) * 255
-        kps, des = self._detector().detectAndCompute(_gray(rgb), mask)
+        _seed()
+        kps, des = self._detector(rgb.shape[:2]).detectAndCompute(_gray(rgb), mask)
         pts = np.array([k.pt for k in kps], np.float64).reshape(-1, 2)
         return _Features(pts, des)
 
@@ -91,6 +131,7 @@ class FeatureMatcher(Matcher):
             return []
         if len(query.points) < 1 or len(train.points) < 2:
             return []
+        _seed()
         knn = self._matcher().knnMatch(query.descriptors, train.descriptors, k=2)
         good = []
         for pair in knn:
@@ -101,6 +142,7 @@ class FeatureMatcher(Matcher):
     def _fit(self, src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
         if len(src) < max(4, self.min_matches):
             return None, np.zeros(len(src), bool)
+        _seed()
         hm, inl = cv2.findHomography(src.reshape(-1, 1, 2), dst.reshape(-1, 1, 2), cv2.RANSAC,
                                      self.ransac_threshold)
         if hm is None:
@@ -181,13 +223,14 @@ class SIFTMatcher(FeatureMatcher):
     name = "sift"
     description = "SIFT + FLANN + ratio 0.75 + RANSAC homography (the original experiment's baseline)"
 
-    OPTIONS = FeatureMatcher.OPTIONS + (
+    # SIFT's scale space at 2560 px takes about 1.2 GB; at 4096 px about 3 GB.
+    OPTIONS = with_defaults(FeatureMatcher.OPTIONS, work_side=2560) + (
         Option("trees", int, 5, "FLANN kd-trees", low=1),
         Option("checks", int, 50, "FLANN checks", low=1),
         Option("nfeatures", int, 0, "keypoints kept (0: all)", low=0),
     )
 
-    def _detector(self) -> Any:
+    def _detector(self, image_hw: tuple[int, int] = (0, 0)) -> Any:
         return cv2.SIFT_create(nfeatures=self.nfeatures)
 
     def _matcher(self) -> Any:
@@ -203,11 +246,13 @@ class ORBMatcher(FeatureMatcher):
 
     OPTIONS = with_defaults(FeatureMatcher.OPTIONS, ratio=0.8, min_matches=8, min_inliers=8,
                             check_geometry=True) + (
-        Option("nfeatures", int, 2000, "keypoints detected", low=1),
+        Option("nfeatures", int, 2000, "keypoints detected per quarter megapixel (at least this many)", low=1),
     )
 
-    def _detector(self) -> Any:
-        return cv2.ORB_create(nfeatures=self.nfeatures)
+    def _detector(self, image_hw: tuple[int, int] = (0, 0)) -> Any:
+        # A fixed count spreads thin over a large image: the template's part of it gets too few.
+        quarters = image_hw[0] * image_hw[1] / 250_000
+        return cv2.ORB_create(nfeatures=int(self.nfeatures * max(1.0, quarters)))
 
 
 class AKAZEMatcher(FeatureMatcher):
@@ -222,5 +267,5 @@ class AKAZEMatcher(FeatureMatcher):
         Option("threshold", float, 0.0005, "AKAZE detector response threshold", low=0.0),
     )
 
-    def _detector(self) -> Any:
+    def _detector(self, image_hw: tuple[int, int] = (0, 0)) -> Any:
         return cv2.AKAZE_create(threshold=self.threshold)

@@ -26,7 +26,7 @@ from tmatch.errors import InputError
 from tmatch.match import Match
 from tmatch.matchers.base import Matcher
 from tmatch.matchers.features import FeatureMatcher
-from tmatch.matchers.options import Option
+from tmatch.matchers.options import Option, work_options
 from tmatch.registry import load_matcher
 
 
@@ -73,6 +73,7 @@ class HybridMatcher(Matcher):
         Option("threads", int, None, "the locator's CPU threads", low=1, optional=True),
         Option("batch_size", int, None, "the locator's batch size", low=1, optional=True),
         Option("allow_untrained", bool, None, "the locator's allow_untrained (neural locators)", optional=True),
+        *work_options(2560),
     )
 
     def __init__(self, **options: Any):

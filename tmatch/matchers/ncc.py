@@ -16,7 +16,7 @@ from tmatch import geometry
 from tmatch.errors import InputError
 from tmatch.match import Match
 from tmatch.matchers.base import Matcher
-from tmatch.matchers.options import Option
+from tmatch.matchers.options import Option, work_options
 
 
 class NCCMatcher(Matcher):
@@ -39,6 +39,8 @@ class NCCMatcher(Matcher):
     name = "ncc"
     description = "normalised cross-correlation (cv2.matchTemplate), optional multi-scale"
     multi_instance = True
+    #: one scale unless ``scales`` says otherwise: a template larger than the image is absent.
+    scale_invariant = False
 
     OPTIONS = (
         Option("threshold", float, 0.5, "peak correlation under which found=False", low=-1.0, high=1.0),
@@ -47,6 +49,7 @@ class NCCMatcher(Matcher):
         Option("steps", int, 1, "number of scales tried in `scales` (geometric spacing)", low=1),
         Option("color", bool, False, "correlate the three RGB channels instead of grayscale"),
         Option("relative_peak", float, 0.8, "match_all: least share of the best peak", low=0.0, high=1.0),
+        *work_options(4096),
     )
 
     def __init__(self, **options: Any):
@@ -79,7 +82,7 @@ class NCCMatcher(Matcher):
         return out
 
     def _maps(self, prepared: list[tuple[float, np.ndarray]], image: np.ndarray):
-        img = self._prep(image)
+        img = self._memo("prep", image, self.color, lambda: self._prep(image))
         H, W = img.shape[:2]
         for s, t in prepared:
             th, tw = t.shape[:2]

@@ -35,7 +35,7 @@ from tmatch import geometry
 from tmatch.errors import CheckpointError
 from tmatch.match import Match
 from tmatch.matchers.base import Matcher
-from tmatch.matchers.options import RUNTIME_OPTIONS, Option
+from tmatch.matchers.options import RUNTIME_OPTIONS, Option, work_options
 from tmatch.models.weights import resolve_weights
 
 #: template encodings kept per prepared template (one per search-image size).
@@ -161,6 +161,7 @@ class NetworkMatcher(Matcher):
         Option("batch_size", int, 32, "images per forward pass in match_many", low=1),
         Option("min_area", int, 16, "smallest blob kept, image pixels", low=0),
         Option("allow_untrained", bool, False, "build an untrained network when no weights are installed"),
+        *work_options(4096),
     )
 
     def __init__(self, **options: Any):

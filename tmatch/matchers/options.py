@@ -139,3 +139,15 @@ RUNTIME_OPTIONS = (
     Option("device", str, "auto", "auto, cpu or cuda"),
     Option("threads", int, None, "CPU threads for inference (default: the runtime's)", low=1, optional=True),
 )
+
+
+def work_options(default: int) -> tuple[Option, ...]:
+    """The working-size option every matcher declares, with the matcher's own default.
+
+    ``work_side`` bounds the memory a match takes: an image whose longer side exceeds it is
+    matched downscaled to it, then again at full resolution in a window around the result (or,
+    for a template too small to survive the downscale, in full-resolution tiles of that side).
+    """
+    return (Option("work_side", int, default,
+                   "longer image side a match works at; larger images are matched downscaled, then "
+                   "refined at full resolution around the result (bounds memory)", low=256),)

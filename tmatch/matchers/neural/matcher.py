@@ -51,7 +51,7 @@ from tmatch.matchers.base import Matcher
 from tmatch.matchers.neural.coarse import CoarseResult, coarse_scores, peaks, similarity, subcell1
 from tmatch.matchers.neural.refine import refine_stage, similarity_params, verify
 from tmatch.matchers.neural.render import Encoded, ImageFeatures, Variant, image_features, render
-from tmatch.matchers.options import RUNTIME_OPTIONS, Option
+from tmatch.matchers.options import RUNTIME_OPTIONS, Option, work_options
 from tmatch.models.presence import MatchStats, PresenceHead
 from tmatch.models.weights import resolve_weights
 
@@ -125,6 +125,7 @@ class NeuralMatcher(Matcher):
         Option("candidates", int, 3, "coarse peaks refined when the strongest one is not verified", low=1, high=50),
         Option("sure", float, 0.65, "verification above which the strongest peak is taken as it is"),
         Option("allow_untrained", bool, False, "with no weights installed, threshold the verification score"),
+        *work_options(4096),
     )
 
     def __init__(self, **options: Any):
@@ -196,7 +197,7 @@ class NeuralMatcher(Matcher):
         th, tw = prepared.template.shape[:2]
         r = self.factor((th, tw), image.shape[:2], self.coarse_side)
         enc = self._encoded(prepared, r)
-        f = self.image_features(image, r, project=True)
+        f = self._memo("coarse", image, round(r, 6), lambda: self.image_features(image, r, project=True))
         return CoarseResult.of(r, enc, coarse_scores(enc, f.units[2], f.means[2], self.head.projection,
                                                      self.threads))
 
