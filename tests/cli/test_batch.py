@@ -54,13 +54,14 @@ def test_rerun_skips_stored_rows_and_redoes_only_missing_ones(run, folders, tmp_
     calls = []
     from tmatch.matchers.ncc import NCCMatcher
 
-    real = NCCMatcher.match_prepared
-    monkeypatch.setattr(NCCMatcher, "match_prepared", lambda self, *a: calls.append(1) or real(self, *a))
+    real = NCCMatcher.match_each
+    monkeypatch.setattr(NCCMatcher, "match_each",
+                        lambda self, prepared, *a: calls.extend(prepared) or real(self, prepared, *a))
     res = run("match", icons, shots, "-m", "ncc", "--save", save)
     assert res.exit_code == 0 and "3 already stored" in res.output
     rows = read_results(save)
     assert len(rows) == 8 and len({r.key for r in rows}) == 8
-    assert len(calls) == 3  # rows 4-8 minus the two error rows of the unreadable image
+    assert len(calls) == 3  # templates matched: rows 4-8 minus the two error rows of the unreadable image
 
 
 def test_shards_merge_into_the_rows_of_one_run(run, folders, tmp_path):

@@ -29,8 +29,14 @@ def match_templates(matcher: Any, prepared: Sequence[Any], templates: Sequence[n
     """The best match of each prepared template in ``image`` ``(H, W, 3)``; a template the
     matcher refuses here (larger than the image, …) gets its error instead of a match.
 
-    (The one place a batch calls the matcher: one call per template for now.)
+    The image's work (keypoints, feature maps) is done once for all templates
+    (:meth:`~tmatch.matchers.base.Matcher.match_each`); when the matcher refuses one of them,
+    the templates are matched one by one so that the others still get their rows.
     """
+    try:
+        return list(matcher.match_each(prepared, templates, image))
+    except TmatchError:
+        pass
     out: list[Match | TmatchError] = []
     for prep, tpl in zip(prepared, templates):
         try:
