@@ -34,3 +34,13 @@ def test_readme_without_markers_is_refused(sample_run, tmp_path):
     readme.write_text("# no markers\n")
     with pytest.raises(InputError, match="markers"):
         update_readme(sample_run.run, readme)
+
+
+def test_named_sections_leave_the_others_alone(sample_run, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{README_START}\nheld-out\n{README_END}\n<!-- protocols:start -->\nold\n"
+                      "<!-- protocols:end -->\n")
+    update_readme(sample_run.run, readme, section="protocols")
+    text = readme.read_text()
+    assert "held-out" in text and "old" not in text  # only the named section was replaced
+    assert (tmp_path / "docs" / "protocols" / "iou.png").is_file() and "](docs/protocols/iou.png)" in text

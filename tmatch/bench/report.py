@@ -520,21 +520,23 @@ def results_section(run: str | os.PathLike, assets: str | os.PathLike, link_base
 
 
 def update_readme(run: str | os.PathLike, readme: str | os.PathLike,
-                  assets: str | os.PathLike | None = None) -> Path:
-    """Replace the text between ``<!-- results:start -->`` and ``<!-- results:end -->`` in
-    ``readme`` with :func:`results_section` (figures go to ``docs/results`` beside it)."""
+                  assets: str | os.PathLike | None = None, section: str = "results") -> Path:
+    """Replace the text between ``<!-- SECTION:start -->`` and ``<!-- SECTION:end -->`` in
+    ``readme`` (default section ``results``) with :func:`results_section` (figures go to
+    ``docs/SECTION`` beside it)."""
     readme = Path(readme)
     if not readme.is_file():
         raise InputError(f"README not found: {readme}")
     text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        raise InputError(f"{readme} has no '{README_START}' ... '{README_END}' markers")
-    assets = Path(assets) if assets is not None else readme.parent / "docs" / "results"
+    start, end = f"<!-- {section}:start -->", f"<!-- {section}:end -->"
+    if start not in text or end not in text:
+        raise InputError(f"{readme} has no '{start}' ... '{end}' markers")
+    assets = Path(assets) if assets is not None else readme.parent / "docs" / section
     link = os.path.relpath(assets, readme.parent)
-    section = results_section(run, assets, link)
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    write_atomic(readme, f"{head}{README_START}\n{section}{README_END}{tail}")
+    body = results_section(run, assets, link)
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    write_atomic(readme, f"{head}{start}\n{body}{end}{tail}")
     return readme
 
 

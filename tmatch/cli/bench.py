@@ -124,7 +124,10 @@ def report_cmd(
     text_masks: TextMasks = False,
     readme: Annotated[Optional[Path], typer.Option(
         help="Also write the results table and figures into this README, between its "
-             "<!-- results:start --> / <!-- results:end --> markers (figures to docs/results/).")] = None,
+             "<!-- SECTION:start --> / <!-- SECTION:end --> markers (figures to docs/SECTION/).")] = None,
+    section: Annotated[str, typer.Option(
+        help="With --readme: the README section's marker name (one README can hold several runs).")
+    ] = "results",
 ) -> None:
     """Redraw RUN's tables, report, plots and galleries from its stored records (no matching).
 
@@ -135,6 +138,8 @@ def report_cmd(
       tmatch bench report runs/sample --compare ncc,sift --gallery 20 --text-masks
 
       tmatch bench report runs/heldout --readme README.md   # the README's results section
+
+      tmatch bench report runs/protocols --readme README.md --section protocols
     """
     from tmatch.bench.report import write_report, write_tables
 
@@ -143,7 +148,7 @@ def report_cmd(
     if readme is not None:
         from tmatch.bench.report import update_readme
 
-        typer.echo(f"results written into {update_readme(run, readme)}")
+        typer.echo(f"results written into {update_readme(run, readme, section=section)}")
 
 
 @bench_app.command("show")
