@@ -70,10 +70,14 @@ def stats_cmd(
     from collections import Counter
 
     from tmatch.data import open_source, split
+    from tmatch.data.stats import usable_counts
+    from tmatch.outputs import check_number
 
+    check_number(train_size, "--train-size", lo=0, hi=1)
     src = open_source(source, annotations=annotations, kind=kind, target=target, max_side=max_side)
-    keys = src.image_keys()
-    typer.echo(f"{src.name}: {len(src)} pairs from {len(set(keys))} photos")
+    usable = usable_counts(src)
+    typer.echo(f"{src.name}: {usable.pairs} pairs from {usable.photos} photos"
+               + (f" ({usable.unreadable} unreadable photo(s) not counted)" if usable.unreadable else ""))
     labels = Counter(getattr(r, "label", "") for r in getattr(src, "records", []))
     if labels:
         top = ", ".join(f"{k or '?'} {n}" for k, n in labels.most_common(12))

@@ -77,6 +77,9 @@ def train_cmd(
     config = config if config is not None else preset
     from tmatch.train.loop import CONFIG
 
+    if resume and overwrite:
+        raise TmatchError("--resume and --overwrite contradict each other: --resume continues the run "
+                          "in --out, --overwrite starts it again; give one")
     if resume:
         if out is None:
             raise TmatchError("--resume needs --out, the run folder to continue")
