@@ -43,7 +43,9 @@ def samples_cmd(
     import json
 
     from tmatch.data import write_samples
+    from tmatch.outputs import Output, check_outputs
 
+    check_outputs({"OUT_DIR": Output(out_dir, "folder")})
     out = write_samples(out_dir)
     coco = json.loads((out / "instances.json").read_text())
     typer.echo(f"wrote {len(coco['images'])} photos, {len(coco['annotations'])} annotations, "
@@ -113,12 +115,19 @@ def show_cmd(
     from tmatch import io
     from tmatch.data import make_pair, open_source
     from tmatch.data.show import pairs_sheet
+    from tmatch.outputs import Output, check_outputs
 
+    check_outputs({"--out": Output(out, "image")}, {"SOURCE": _local(source), "--annotations": annotations})
     src = open_source(source, annotations=annotations, kind=kind, target=target)
     n = len(src)
     pairs = [make_pair(src, (index + k) % n, protocol, seed=seed) for k in range(min(count, n))]
     io.write_image(out, pairs_sheet(pairs))
     typer.echo(f"wrote {len(pairs)} {pairs[0].meta.protocol} pairs to {out}")
+
+
+def _local(source: Path | None) -> Path | None:
+    """``source`` when it names a file or folder (not ``samples`` or ``screens``)."""
+    return source if source is not None and source.exists() else None
 
 
 def register(app: typer.Typer) -> None:

@@ -114,6 +114,10 @@ def _one_line(e: BaseException) -> str:
 
 def _parse_metadata(path: Path, md: dict[str, str]) -> tuple[ModelConfig, dict[str, Any]]:
     if md.get("tmatch_format") != FORMAT or "tmatch_config" not in md:
+        if md.get("matcher") or md.get("kind") == "neural-presence":  # the neural presence head
+            from tmatch.models.weights import wrong_matcher
+
+            raise CheckpointError(wrong_matcher(path, "neural-seg or dual-unet", owner=md.get("matcher") or "neural"))
         raise CheckpointError(f"{path} is a safetensors file but not a tmatch checkpoint "
                               "(no tmatch config in its metadata); save it with "
                               "tmatch.models.checkpoint.save_checkpoint")
