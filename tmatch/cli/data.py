@@ -84,7 +84,8 @@ def stats_cmd(
     if labels:
         top = ", ".join(f"{k or '?'} {n}" for k, n in labels.most_common(12))
         typer.echo(f"labels ({len(labels)}): {top}")
-    tr, va = split(src, train_size=train_size, seed=seed)
+    tr, va = ([i for i in part if src.image_key(i) not in usable.unreadable_keys]
+              for part in split(src, train_size=train_size, seed=seed))
     typer.echo(f"split (train_size={train_size}, seed={seed}): {len(tr)} train / {len(va)} valid pairs")
     typer.echo(src.skipped.summary() or "skipped: nothing")
 

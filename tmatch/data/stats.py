@@ -20,6 +20,7 @@ class UsableCounts:
     pairs: int
     photos: int
     unreadable: int
+    unreadable_keys: frozenset[str] = frozenset()
 
 
 def usable_counts(src: PairSource) -> UsableCounts:
@@ -38,14 +39,16 @@ def usable_counts(src: PairSource) -> UsableCounts:
     for i, k in enumerate(src.image_keys()):
         by_key[k].append(i)
     pairs = photos = unreadable = 0
+    bad: set[str] = set()
     for key, indices in by_key.items():
         try:
             got = src.base(indices[0])
         except DataError:  # not one pair of the source loads
-            return UsableCounts(pairs=0, photos=0, unreadable=len(by_key))
+            return UsableCounts(pairs=0, photos=0, unreadable=len(by_key), unreadable_keys=frozenset(by_key))
         if src.image_key(got.meta.index) == key:
             photos += 1
             pairs += len(indices)
         else:  # the source moved past this photo: it cannot be read
             unreadable += 1
-    return UsableCounts(pairs=pairs, photos=photos, unreadable=unreadable)
+            bad.add(key)
+    return UsableCounts(pairs=pairs, photos=photos, unreadable=unreadable, unreadable_keys=frozenset(bad))
