@@ -122,11 +122,11 @@ class Verb:
 # ----------------------------------------------------------------------------------- bench
 class Bench(Verb):
     name = "bench"
-    seconds = (2.0, 16.0)
+    seconds = (2.0, 12.0)
 
     def __init__(self, work: Path):
         super().__init__(work)
-        self.args = ["bench", "--methods", "ncc,orb", "--protocols", "seed,warp", "--limit", "10",
+        self.args = ["bench", "--methods", "ncc,orb", "--protocols", "seed,warp", "--limit", "8",
                      "--workers", "2", "--gallery", "0", "--no-progress"]
         ref = run(tmatch(*self.args, "--out", "ref", cwd=self.work), self.work)
         assert ref.returncode == 0, ref.stderr
@@ -268,8 +268,8 @@ class Export(Verb):
 # ----------------------------------------------------------------------------------- video
 class Video(Verb):
     name = "video"
-    seconds = (2.0, 12.0)
-    frames = 24
+    seconds = (2.5, 7.0)
+    frames = 120
 
     def __init__(self, work: Path):
         import cv2
@@ -278,7 +278,7 @@ class Video(Verb):
 
         super().__init__(work)
         (self.work / "frames").mkdir(parents=True, exist_ok=True)
-        clip = synthetic_clip(n_frames=self.frames, size=(240, 320), seed=0)
+        clip = synthetic_clip(n_frames=self.frames, size=(360, 480), seed=0)
         for i, f in enumerate(clip.frames):
             cv2.imwrite(str(self.work / "frames" / f"{i:03d}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
         tpl = cv2.resize(clip.template, (80, 80))
