@@ -43,7 +43,7 @@ def test_replace_returns_validated_copy():
         cfg.replace(input_size=100)
 
 
-@pytest.mark.parametrize("field, value", [("width", 200000), ("input_size", 4096), ("template_size", 2048),
+@pytest.mark.parametrize("field, value", [("width", 200000), ("input_size", 4096), ("template_size", 1040),
                                           ("decoder_channels", [256, 128, 64, 32, 100000]),
                                           ("std", [0.5, float("inf"), 0.5]), ("mean", [float("nan"), 0.5, 0.5])])
 def test_configs_are_bounded(field, value):
@@ -51,4 +51,4 @@ def test_configs_are_bounded(field, value):
     from tmatch.errors import InputError
 
     with pytest.raises(InputError, match=field):
-        ModelConfig.from_dict({"arch": "neural-seg", field: value})
+        ModelConfig.from_dict({"arch": "neural-seg", "input_size": 2048, field: value})
