@@ -332,6 +332,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, default=Path("/tmp/tmatch-kills"))
     ap.add_argument("--verbs", default="bench,train,export,video")
+    ap.add_argument("--delays", nargs=2, type=float, metavar=("LO", "HI"), default=None,
+                    help="kill delay range in seconds for every verb (default: each verb's own)")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
     os.environ.update({k: v for k, v in ENV.items() if k == "OMP_NUM_THREADS"})
@@ -349,7 +351,7 @@ def main() -> int:
     for k in range(args.kills):
         v = verbs[k % len(verbs)]
         verb = setups[v]
-        delay = rng.uniform(*verb.seconds)
+        delay = rng.uniform(*(args.delays or verb.seconds))
         t = tallies[v]
         t.kills += 1
         try:
