@@ -61,9 +61,10 @@ def run_demo(out_dir: str | Path, methods: Sequence[str] | None = None,
         one :class:`DemoRow` per (case, protocol, method).
     """
     from tmatch.data import make_pair, open_source
+    from tmatch.data.protocols import resolve
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    for protocol in protocols:  # every request checked before the first file is written
+        resolve(protocol)
     matchers = {}
     for name in methods or list_matchers():
         try:
@@ -73,6 +74,8 @@ def run_demo(out_dir: str | Path, methods: Sequence[str] | None = None,
                 raise
             if on_skip:
                 on_skip(name, str(e))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     src = open_source(None)
     n = len(src)
     picks = np.linspace(0, n - 1, num=min(cases, n)).round().astype(int)

@@ -74,7 +74,7 @@ def atomic_dir(final: str | os.PathLike, replace: bool = True) -> Iterator[Path]
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.{os.getpid()}.", suffix=".tmp", dir=final.parent))
     old: Path | None = None
     try:
         yield tmp

@@ -102,3 +102,64 @@ def test_weights_that_do_not_fit_the_config(saved, tmp_path):
     md["tmatch_config"] = json.dumps({"arch": "neural-seg", "input_size": 100})
     (tmp_path / "cfg.safetensors").write_bytes(save(tensors, metadata=md))
     assert "unusable config" in _one_line_error(tmp_path / "cfg.safetensors")
+
+
+# ------------------------------------------------------------------ untrusted configs
+def _with_config(src, dst, **changes):
+    import json
+
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    with safe_open(str(src), framework="numpy") as f:
+        md = dict(f.metadata())
+    cfg = {**json.loads(md["tmatch_config"]), **changes}
+    save_file(load_file(str(src)), str(dst), metadata={**md, "tmatch_config": json.dumps(cfg)})
+    return dst
+
+
+def _small(tmp_path):
+    from tmatch.models import ModelConfig, build_model
+
+    cfg = ModelConfig(arch="neural-seg", input_size=64, template_size=32, width=16, pretrained=False)
+    return save_checkpoint(tmp_path / "small.safetensors", build_model(cfg, pretrained=False), cfg)
+
+
+def test_a_config_asking_for_a_giant_network_is_refused_before_allocating(tmp_path, monkeypatch):
+    """The fuzzed file: 200,000 channels would need ~160 GB; refused from the header."""
+    huge = _with_config(_small(tmp_path), tmp_path / "huge.safetensors", width=200000)
+    import tmatch.models as models
+
+    def no_build(*a, **k):  # nothing may be built for such a file
+        raise AssertionError("a model was built")
+
+    monkeypatch.setattr(models, "build_model", no_build)
+    with pytest.raises(CheckpointError, match="width must be a multiple of 8 in"):
+        load_checkpoint(huge)
+
+
+def test_tensors_that_do_not_fit_are_found_before_the_model_is_built(tmp_path, monkeypatch):
+    misfit = _with_config(_small(tmp_path), tmp_path / "misfit.safetensors", width=24)
+    import tmatch.models as models
+
+    real = models.build_model
+    built = []
+
+    def spy(cfg, *a, **k):
+        import torch
+
+        built.append(torch.empty(0).device.type)  # the default device at build time
+        return real(cfg, *a, **k)
+
+    monkeypatch.setattr(models, "build_model", spy)
+    with pytest.raises(CheckpointError, match="does not fit"):
+        load_checkpoint(misfit)
+    assert built == ["meta"]  # only the shape check on the meta device ran
+
+
+def test_a_presence_head_given_as_a_network_names_its_matcher(tmp_path):
+    from tmatch.models.presence import PresenceHead
+
+    p = PresenceHead.untrained().save(tmp_path / "head.safetensors")
+    with pytest.raises(CheckpointError, match="'neural' matcher.*use --method neural "):
+        load_checkpoint(p)

@@ -41,3 +41,14 @@ def test_replace_returns_validated_copy():
     assert small.input_size == 96 and cfg.input_size == 320
     with pytest.raises(InputError):
         cfg.replace(input_size=100)
+
+
+@pytest.mark.parametrize("field, value", [("width", 200000), ("input_size", 4096), ("template_size", 1040),
+                                          ("decoder_channels", [256, 128, 64, 32, 100000]),
+                                          ("std", [0.5, float("inf"), 0.5]), ("mean", [float("nan"), 0.5, 0.5])])
+def test_configs_are_bounded(field, value):
+    """A config read from a weights file cannot ask for an absurd network."""
+    from tmatch.errors import InputError
+
+    with pytest.raises(InputError, match=field):
+        ModelConfig.from_dict({"arch": "neural-seg", "input_size": 2048, field: value})

@@ -57,3 +57,40 @@ def test_cache_reuses_an_export_and_renews_it_when_weights_change(tmp_path):
     renewed = cached_export(model, cfg, w, root=tmp_path / "cache")
     assert renewed.directory != first.directory
     assert not list((tmp_path / "cache" / "onnx").glob(".export-*"))
+
+
+# ------------------------------------------------------------------ whole folders only
+def test_a_failed_reexport_leaves_the_previous_folder_whole(tmp_path, monkeypatch):
+    """The fuzzed failure: a re-export killed half-way mixed old and new graphs. Now the new
+    folder is built under a hidden name and renamed into place only when complete."""
+    import tmatch.models.export as export
+    from tmatch.models.export import export_checkpoint
+
+    cfg = ModelConfig(arch="neural-seg", input_size=64, template_size=32, width=16, pretrained=False)
+    ck = save_checkpoint(tmp_path / "m.safetensors", build_model(cfg, pretrained=False), cfg)
+    out = tmp_path / "onnx"
+    graphs, _ = export_checkpoint(ck, out, check=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real = export.export_onnx
+
+    def killed_half_way(model, config, out_dir):
+        real(model, config, out_dir)
+        (out_dir / "template.onnx").write_bytes(b"new but torn")
+        raise KeyboardInterrupt  # stands for the kill
+
+    monkeypatch.setattr(export, "export_onnx", killed_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        export_checkpoint(ck, out, check=False)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert OnnxGraphs.read(out).template == graphs.template
+
+
+def test_export_does_not_replace_a_folder_of_other_files(tmp_path):
+    from tmatch.errors import InputError
+    from tmatch.models.export import check_export_dir
+
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="holds other files than an export"):
+        check_export_dir(tmp_path)
+    check_export_dir(tmp_path / "new")

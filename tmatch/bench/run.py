@@ -17,16 +17,19 @@ interrupted run resumes where it stopped. Pictures and tables come from
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import resource
+import signal
 import sys
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -485,8 +488,54 @@ def _template_groups(items: list[tuple[CaseKey, Any]], batch: int) -> list[list[
 _WORKER: dict[str, Any] = {}
 
 
+def die_with_parent(parent: int) -> None:
+    """Make this (worker) process end when ``parent`` does, however it ends (SIGKILL too):
+    Linux's parent-death signal, and an exit at once if ``parent`` is already gone. Ctrl-C is
+    left to the parent, which stops its workers itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    libc = _libc()
+    if sys.platform.startswith("linux") and libc is not None:
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+@contextlib.contextmanager
+def terminate_on_sigterm() -> Iterator[None]:
+    """Within the block, SIGTERM raises ``SystemExit(143)`` in the main thread, so that
+    ``finally`` clauses run (workers stopped, files closed) instead of the process vanishing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    old = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _stop_workers(ex: ProcessPoolExecutor) -> None:
+    """Cancel what is queued and end the workers now (not after their current unit)."""
+    procs = list((getattr(ex, "_processes", None) or {}).values())
+    ex.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        with contextlib.suppress(Exception):
+            p.terminate()
+    for p in procs:
+        with contextlib.suppress(Exception):
+            p.join(timeout=5)
+            if p.is_alive():
+                p.kill()
+
+
 def _worker_init(spec: dict[str, Any], options: dict[str, dict[str, Any]],
-                 registry: dict[str, str], threads: int | None) -> None:
+                 registry: dict[str, str], threads: int | None, parent: int) -> None:
+    die_with_parent(parent)
     from tmatch import registry as reg
 
     for name, target in registry.items():
@@ -646,8 +695,9 @@ def _run_pool(store: RunStore, spec: dict[str, Any], units: list[list[tuple[Case
     todo = [[(k, [m for m in ms if m in methods]) for k, ms in u] for u in units]
     todo = [w for w in ([(k, ms) for k, ms in w if ms] for w in todo) if w]
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
-                             initargs=(spec, {m: opts[m] for m in methods}, registry, threads)) as ex:
+    with terminate_on_sigterm(), ProcessPoolExecutor(
+            workers, mp_context=ctx, initializer=_worker_init,
+            initargs=(spec, {m: opts[m] for m in methods}, registry, threads, os.getpid())) as ex:
         it = iter(todo)
         running: set[Future] = set()
         try:
@@ -663,7 +713,7 @@ def _run_pool(store: RunStore, spec: dict[str, Any], units: list[list[tuple[Case
                 for f in finished:
                     _write(store, f.result(), bar)
         except BaseException:
-            ex.shutdown(wait=False, cancel_futures=True)
+            _stop_workers(ex)
             raise
 
 

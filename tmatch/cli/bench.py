@@ -87,15 +87,20 @@ def bench_cmd(
     if ctx.invoked_subcommand is not None:
         return
     from tmatch.bench.report import check_compare, finish_run
-    from tmatch.bench.run import DataSpec, parse_shard, run_bench
+    from tmatch.bench.run import DataSpec, parse_shard, run_bench, terminate_on_sigterm
+    from tmatch.outputs import Output, check_outputs
 
+    check_outputs({"--out": Output(out, "folder")},
+                  {"--data": data if data is not None and data.exists() else None, "--coco": coco,
+                   "--images": images, "--weights": weights})
     spec = DataSpec.from_options(data, coco, images)
     pair = check_compare(out, split_names(methods), _pair_names(compare))
-    res = run_bench(out, split_names(methods), split_names(protocols), data=spec, limit=limit, seed=seed,
-                    shard=parse_shard(shard), workers=workers, threads=threads, batch=batch, device=device,
-                    options=matcher_options(weights), method_options=_weights_for(weights_for),
-                    progress=progress)
-    typer.echo(finish_run(res.run, text_masks=text_masks, compare=pair, gallery=gallery))
+    with terminate_on_sigterm():
+        res = run_bench(out, split_names(methods), split_names(protocols), data=spec, limit=limit,
+                        seed=seed, shard=parse_shard(shard), workers=workers, threads=threads,
+                        batch=batch, device=device, options=matcher_options(weights),
+                        method_options=_weights_for(weights_for), progress=progress)
+        typer.echo(finish_run(res.run, text_masks=text_masks, compare=pair, gallery=gallery))
     typer.echo(f"{res.n_cases} cases x {len(res.methods)} methods: {res.computed} computed, "
                f"{res.skipped} already stored, {res.seconds:.1f} s -> {res.run}")
 
@@ -167,7 +172,9 @@ def show_cmd(
       tmatch bench show runs/sample warp-000010 --methods sift --out sift.png
     """
     from tmatch.bench.report import show_case
+    from tmatch.outputs import Output, check_outputs
 
+    check_outputs({"--out": Output(out, "image")}, {"RUN": run})
     shown = show_case(run, case, out=out, methods=split_names(methods) if methods else None)
     for r in shown.records:
         typer.echo(f"{r.method}: iou={r.iou:.3f} found={r.found} score={r.score:.3f} ms={r.ms:.1f}"
@@ -193,7 +200,9 @@ def merge_cmd(
     """
     from tmatch.bench.merge import merge_runs
     from tmatch.bench.report import write_report, write_tables
+    from tmatch.outputs import Output, check_outputs
 
+    check_outputs({"--out": Output(out, "folder")}, {f"RUN {k + 1}": r for k, r in enumerate(runs)})
     merged = merge_runs(runs, out)
     write_tables(merged, text_masks=text_masks)
     typer.echo(write_report(merged, compare=_pair_names(compare), gallery=gallery))

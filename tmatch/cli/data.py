@@ -43,7 +43,9 @@ def samples_cmd(
     import json
 
     from tmatch.data import write_samples
+    from tmatch.outputs import Output, check_outputs
 
+    check_outputs({"OUT_DIR": Output(out_dir, "folder")})
     out = write_samples(out_dir)
     coco = json.loads((out / "instances.json").read_text())
     typer.echo(f"wrote {len(coco['images'])} photos, {len(coco['annotations'])} annotations, "
@@ -70,15 +72,20 @@ def stats_cmd(
     from collections import Counter
 
     from tmatch.data import open_source, split
+    from tmatch.data.stats import usable_counts
+    from tmatch.outputs import check_number
 
+    check_number(train_size, "--train-size", lo=0, hi=1)
     src = open_source(source, annotations=annotations, kind=kind, target=target, max_side=max_side)
-    keys = src.image_keys()
-    typer.echo(f"{src.name}: {len(src)} pairs from {len(set(keys))} photos")
+    usable = usable_counts(src)
+    typer.echo(f"{src.name}: {usable.pairs} pairs from {usable.photos} photos"
+               + (f" ({usable.unreadable} unreadable photo(s) not counted)" if usable.unreadable else ""))
     labels = Counter(getattr(r, "label", "") for r in getattr(src, "records", []))
     if labels:
         top = ", ".join(f"{k or '?'} {n}" for k, n in labels.most_common(12))
         typer.echo(f"labels ({len(labels)}): {top}")
-    tr, va = split(src, train_size=train_size, seed=seed)
+    tr, va = ([i for i in part if src.image_key(i) not in usable.unreadable_keys]
+              for part in split(src, train_size=train_size, seed=seed))
     typer.echo(f"split (train_size={train_size}, seed={seed}): {len(tr)} train / {len(va)} valid pairs")
     typer.echo(src.skipped.summary() or "skipped: nothing")
 
@@ -109,12 +116,19 @@ def show_cmd(
     from tmatch import io
     from tmatch.data import make_pair, open_source
     from tmatch.data.show import pairs_sheet
+    from tmatch.outputs import Output, check_outputs
 
+    check_outputs({"--out": Output(out, "image")}, {"SOURCE": _local(source), "--annotations": annotations})
     src = open_source(source, annotations=annotations, kind=kind, target=target)
     n = len(src)
     pairs = [make_pair(src, (index + k) % n, protocol, seed=seed) for k in range(min(count, n))]
     io.write_image(out, pairs_sheet(pairs))
     typer.echo(f"wrote {len(pairs)} {pairs[0].meta.protocol} pairs to {out}")
+
+
+def _local(source: Path | None) -> Path | None:
+    """``source`` when it names a file or folder (not ``samples`` or ``screens``)."""
+    return source if source is not None and source.exists() else None
 
 
 def register(app: typer.Typer) -> None:

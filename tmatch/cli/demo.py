@@ -30,7 +30,9 @@ def demo_cmd(
     from rich.table import Table
 
     from tmatch.demo import run_demo, summarize
+    from tmatch.outputs import Output, check_outputs
 
+    check_outputs({"--out": Output(out, "folder")})
     console = Console()
     rows = run_demo(out, methods=split_names(methods) if methods else None,
                     protocols=split_names(protocols), cases=cases, seed=seed,

@@ -37,13 +37,21 @@ def export_cmd(
       tmatch export --method dual-unet --weights dual.safetensors --out onnx/dual --no-check
     """
     from tmatch.errors import TmatchError
+    from tmatch.models.export import check_export_dir
+    from tmatch.outputs import Output, check_number, check_outputs, remove_stale
 
+    tolerance = check_number(tolerance, "--tolerance", lo=0)
+    check_outputs({"--out": Output(out, "folder")}, {"--weights": weights})
+    check_export_dir(out)
+    remove_stale(out)
     name = method_for(method, weights, "neural").strip().lower()
     if name == "neural":
+        from tmatch.files import atomic_dir
         from tmatch.models.features import export_features
 
-        path, diff = export_features(out, weights=weights, check=check)
-        typer.echo(f"{name}: wrote {path} and {out / 'presence.json'}")
+        with atomic_dir(out) as tmp:  # whole or not at all, like the network exports
+            path, diff = export_features(tmp, weights=weights, check=check)
+        typer.echo(f"{name}: wrote {out / path.name} and {out / 'presence.json'}")
     else:
         from tmatch.models.export import export_checkpoint
         from tmatch.models.weights import shipped_weights

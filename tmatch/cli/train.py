@@ -70,13 +70,20 @@ def train_cmd(
 
       torchrun --nproc_per_node 4 -m tmatch train neural-seg --out runs/ddp   # 4 GPUs
     """
+    from tmatch.outputs import Output, check_number, check_outputs
     from tmatch.train.config import apply_overrides, load_config
 
+    check_number(lr, "--lr", lo=0, open_lo=True)
+    check_outputs({"--out": Output(out, "folder")},
+                  {"CONFIG": config if config is not None and Path(config).is_file() else None})
     if preset is not None and config is not None and preset != config:
         raise TmatchError(f"give the config once: either '{config}' or --preset {preset}")
     config = config if config is not None else preset
     from tmatch.train.loop import CONFIG
 
+    if resume and overwrite:
+        raise TmatchError("--resume and --overwrite contradict each other: --resume continues the run "
+                          "in --out, --overwrite starts it again; give one")
     if resume:
         if out is None:
             raise TmatchError("--resume needs --out, the run folder to continue")
@@ -98,6 +105,7 @@ def train_cmd(
     if show_config:
         typer.echo(cfg.to_yaml().rstrip())
         return
+    check_outputs({"--out": Output(cfg.out_dir, "folder")})
 
     if cfg.model.arch == "neural-local":
         from tmatch.train.descriptor import train_descriptor

@@ -242,7 +242,7 @@ def write_samples(out_dir: str | os.PathLike) -> Path:
         ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
         if not ok:  # pragma: no cover
             raise DataError(f"cannot encode sample photo {file_name}")
-        buf.tofile(str(out / "images" / file_name))
+        atomic_write(out / "images" / file_name, buf.tobytes(), sync=False)
     atomic_write(out / "instances.json", json.dumps(coco, indent=1))
     return out
 

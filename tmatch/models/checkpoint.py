@@ -114,6 +114,10 @@ def _one_line(e: BaseException) -> str:
 
 def _parse_metadata(path: Path, md: dict[str, str]) -> tuple[ModelConfig, dict[str, Any]]:
     if md.get("tmatch_format") != FORMAT or "tmatch_config" not in md:
+        if md.get("matcher") or md.get("kind") == "neural-presence":  # the neural presence head
+            from tmatch.models.weights import wrong_matcher
+
+            raise CheckpointError(wrong_matcher(path, "neural-seg or dual-unet", owner=md.get("matcher") or "neural"))
         raise CheckpointError(f"{path} is a safetensors file but not a tmatch checkpoint "
                               "(no tmatch config in its metadata); save it with "
                               "tmatch.models.checkpoint.save_checkpoint")
@@ -147,6 +151,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
     path = _existing(path)
     cfg, meta = read_header(path)
+    # Compare the tensors present with a model built on the meta device (no memory) before
+    # allocating anything: a config is not trusted to ask for a sane model.
+    _check_fits(path, cfg, _stored_shapes(path), _expected_shapes(cfg))
     try:
         tensors = load_file(str(path), device="cpu")
     except Exception as e:  # noqa: BLE001 - safetensors raises its own error types
@@ -155,9 +162,40 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
     model = build_model(cfg, pretrained=False)
     own = model.state_dict()
-    missing = [k for k in own if k not in tensors]
-    unexpected = [k for k in tensors if k not in own]
-    wrong = [k for k in own if k in tensors and tuple(own[k].shape) != tuple(tensors[k].shape)]
+    state = {k: tensors[k].to(own[k].dtype) for k in own}
+    if not all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()):
+        raise CheckpointError(f"checkpoint {path} contains NaN or infinite weights")
+    model.load_state_dict(state, strict=True)
+    model.to(map_location)
+    model.eval()
+    return model, cfg, meta
+
+
+def _stored_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Names and shapes of the tensors in a safetensors file (from its header; nothing loaded)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own error types
+        raise CheckpointError(f"cannot read checkpoint {path} (corrupt or truncated): {_one_line(e)}") from None
+
+
+def _expected_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Names and shapes of the state dict of the model ``cfg`` builds (on the meta device)."""
+    from tmatch.models import build_model
+
+    with torch.device("meta"):
+        model = build_model(cfg, pretrained=False)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def _check_fits(path: Path, cfg: ModelConfig, stored: dict[str, tuple[int, ...]],
+                own: dict[str, tuple[int, ...]]) -> None:
+    missing = [k for k in own if k not in stored]
+    unexpected = [k for k in stored if k not in own]
+    wrong = [k for k in own if k in stored and stored[k] != own[k]]
     if missing or unexpected or wrong:
         parts = []
         if missing:
@@ -166,17 +204,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
         if wrong:
             k = wrong[0]
-            parts.append(f"{len(wrong)} of the wrong shape (e.g. {k}: {tuple(tensors[k].shape)} "
-                         f"vs {tuple(own[k].shape)})")
+            parts.append(f"{len(wrong)} of the wrong shape (e.g. {k}: {stored[k]} vs {own[k]})")
         raise CheckpointError(f"checkpoint {path} does not fit a {cfg.arch} model with its own config: "
                               + "; ".join(parts))
-    state = {k: tensors[k].to(own[k].dtype) for k in own}
-    if not all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()):
-        raise CheckpointError(f"checkpoint {path} contains NaN or infinite weights")
-    model.load_state_dict(state, strict=True)
-    model.to(map_location)
-    model.eval()
-    return model, cfg, meta
 
 
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

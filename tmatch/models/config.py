@@ -12,6 +12,7 @@ True
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import pydantic
@@ -27,6 +28,12 @@ ARCH_ALIASES = {"correlation": "neural"}
 OLD_CHECKPOINT_ARCH = {"neural": "neural-seg"}
 #: encoders the original dual-U-Net used (random initialisation offline) and ours.
 DUAL_UNET_ENCODERS = ("efficientnet-lite0", "resnet34", "resnet152")
+#: sane upper bounds: a config from a weights file is not trusted to ask for more (a network
+#: built from ``width: 200000`` would need hundreds of gigabytes).
+MAX_INPUT_SIZE = 2048
+MAX_TEMPLATE_SIZE = 1024
+MAX_WIDTH = 1024
+MAX_DECODER_CHANNELS = 2048
 
 
 class ModelConfig(pydantic.BaseModel):
@@ -76,29 +83,45 @@ class ModelConfig(pydantic.BaseModel):
     @pydantic.field_validator("input_size")
     @classmethod
     def _check_input(cls, v: int) -> int:
-        if v < 32 or v % 32:
-            raise ValueError(f"input_size must be a multiple of 32 and >= 32 (e.g. 320, 512), got {v}")
+        if v < 32 or v % 32 or v > MAX_INPUT_SIZE:
+            raise ValueError(f"input_size must be a multiple of 32 in [32, {MAX_INPUT_SIZE}] "
+                             f"(e.g. 320, 512), got {v}")
         return v
 
     @pydantic.field_validator("template_size")
     @classmethod
     def _check_template(cls, v: int) -> int:
-        if v < 32 or v % 16:
-            raise ValueError(f"template_size must be a multiple of 16 and >= 32 (e.g. 128), got {v}")
+        if v < 32 or v % 16 or v > MAX_TEMPLATE_SIZE:
+            raise ValueError(f"template_size must be a multiple of 16 in [32, {MAX_TEMPLATE_SIZE}] "
+                             f"(e.g. 128), got {v}")
         return v
 
     @pydantic.field_validator("std")
     @classmethod
     def _check_std(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
-        if min(v) <= 0:
-            raise ValueError(f"std must be positive, got {v}")
+        if not all(math.isfinite(x) and x > 0 for x in v):
+            raise ValueError(f"std must be positive and finite, got {v}")
+        return v
+
+    @pydantic.field_validator("mean")
+    @classmethod
+    def _check_mean(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if not all(math.isfinite(x) for x in v):
+            raise ValueError(f"mean must be finite, got {v}")
+        return v
+
+    @pydantic.field_validator("decoder_channels")
+    @classmethod
+    def _check_decoder(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not all(1 <= c <= MAX_DECODER_CHANNELS for c in v):
+            raise ValueError(f"decoder_channels must each be in [1, {MAX_DECODER_CHANNELS}], got {list(v)}")
         return v
 
     @pydantic.field_validator("width")
     @classmethod
     def _check_width(cls, v: int) -> int:
-        if v < 8 or v % 8:
-            raise ValueError(f"width must be a multiple of 8 and >= 8, got {v}")
+        if v < 8 or v % 8 or v > MAX_WIDTH:
+            raise ValueError(f"width must be a multiple of 8 in [8, {MAX_WIDTH}], got {v}")
         return v
 
     @pydantic.model_validator(mode="after")

@@ -277,6 +277,40 @@ def export_checkpoint(weights: str | os.PathLike, out_dir: str | os.PathLike,
 
     model, config, _ = load_checkpoint(weights)
     if arch is not None and config.arch != arch:
-        raise CheckpointError(f"{weights} holds a {config.arch!r} model, not {arch!r}")
-    graphs = export_onnx(model, config, out_dir)
-    return graphs, (parity(model, config, graphs) if check else None)
+        raise CheckpointError(f"{weights} holds the {config.arch!r} matcher's network, not {arch!r}; "
+                              f"export it with --method {config.arch} (or without --method)")
+    out = Path(out_dir)
+    check_export_dir(out)
+    diff = None
+    # Built under a hidden name, renamed into place when complete: a killed re-export leaves
+    # the previous folder whole, never a mix of old and new graphs.
+    with atomic_dir(out) as tmp:
+        graphs = export_onnx(model, config, tmp)
+        if check:
+            diff = parity(model, config, graphs)
+    return OnnxGraphs.read(out), diff
+
+
+#: what an export folder holds (a folder holding anything else is not replaced).
+EXPORT_FILES = frozenset({"template.onnx", "search.onnx", "model.json", "features.onnx",
+                          "presence.json"})
+
+
+def check_export_dir(out: str | os.PathLike) -> Path:
+    """Refuse an export destination that is a file, or a folder holding other files than an
+    earlier export (replacing it would delete them).
+
+    Raises:
+        InputError: one line saying what to do instead.
+    """
+    from tmatch.errors import InputError
+    from tmatch.outputs import check_output
+
+    out = check_output(out, "--out", "folder")
+    if out.is_dir():
+        other = sorted(p.name for p in out.iterdir() if p.name not in EXPORT_FILES
+                       and not p.name.startswith("."))
+        if other:
+            raise InputError(f"--out {out} holds other files than an export ({', '.join(other[:3])}"
+                             f"{'...' if len(other) > 3 else ''}); give a new or an export folder")
+    return out

@@ -109,11 +109,13 @@ class PresenceHead:
         """
         from tmatch.models.weights import read_safetensors
 
+        from tmatch.models.weights import wrong_matcher
+
         path = Path(path)
-        meta, tensors = read_safetensors(path)
+        meta, _ = read_safetensors(path, tensors=False)
         if meta.get("kind") != "neural-presence":
-            raise CheckpointError(f"{path} is not a `neural` presence head (kind={meta.get('kind')!r}); "
-                                  f"network checkpoints belong to `neural-seg` or `dual-unet`")
+            raise CheckpointError(wrong_matcher(path, "neural"))
+        meta, tensors = read_safetensors(path)
         names = json.loads(meta.get("stats", "[]"))
         if tuple(names) != STAT_NAMES:
             raise CheckpointError(f"{path} reads statistics {names}, this version computes {list(STAT_NAMES)}")

@@ -75,6 +75,22 @@ def matcher_of(path: str | os.PathLike) -> str:
     raise CheckpointError(f"{path} does not say which tmatch matcher it belongs to")
 
 
+def wrong_matcher(path: str | os.PathLike, wanted: str, owner: str | None = None) -> str:
+    """The message for a weights file of another matcher than ``wanted``: what it holds and the
+    ``--method`` that loads it (``owner``: the matcher it names, read from it when not given).
+
+    >>> wrong_matcher("seg.safetensors", "neural", owner="neural-seg")
+    "seg.safetensors holds weights of the 'neural-seg' matcher, not of 'neural'; use --method neural-seg (or leave --method out: the file names its matcher)"
+    """
+    if owner is None:
+        try:
+            owner = matcher_of(path)
+        except CheckpointError:
+            return f"{path} holds no weights of a tmatch matcher (not of {wanted!r} either)"
+    return (f"{path} holds weights of the {owner!r} matcher, not of {wanted!r}; use --method {owner} "
+            "(or leave --method out: the file names its matcher)")
+
+
 def read_safetensors(path: str | os.PathLike, tensors: bool = True) -> tuple[dict[str, str], dict]:
     """``(metadata, {name: numpy array})`` of a ``.safetensors`` file (no tensors read when
     ``tensors`` is false).

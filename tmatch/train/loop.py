@@ -10,8 +10,11 @@
   prediction with its IoU on fixed validation pairs;
 * ``last.safetensors`` / ``best.safetensors`` (+ ``.json`` sidecars) — model weights through
   :func:`tmatch.models.checkpoint.save_checkpoint`, with the recipe and metrics as metadata;
-* ``state.pt`` — the resumable state (optimiser, scheduler, gradient scaler, RNG states, epoch,
-  step, records), tensors and plain values only, loaded with ``weights_only=True``.
+* ``resume/epoch-NNNN/`` — ``last.safetensors`` and ``state.pt``, the resumable state
+  (optimiser, scheduler, gradient scaler, RNG states, epoch, step, records; tensors and plain
+  values only, loaded with ``weights_only=True``), written as one folder that appears only when
+  both are complete; the previous pair is removed only after the new one is in place. Copies
+  (hard links) of both are published as ``last.safetensors`` and ``state.pt`` in the run folder.
 
 Every file is written atomically (temp file + rename), so an interrupted run resumes from the
 last complete epoch with ``resume=True`` and continues exactly as if never stopped: the pairs
@@ -21,10 +24,13 @@ states are restored.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import random
+import re
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -34,7 +40,8 @@ import numpy as np
 import torch
 
 from tmatch.errors import CheckpointError, TmatchError
-from tmatch.files import atomic_save, atomic_write
+from tmatch.files import atomic_dir, atomic_save, atomic_write
+from tmatch.outputs import remove_stale
 from tmatch.threads import torch_threads
 from tmatch.train import distributed as tdist
 from tmatch.train.config import TrainConfig, save_config
@@ -45,6 +52,9 @@ LAST = "last.safetensors"
 BEST = "best.safetensors"
 LOGS = "logs.json"
 CONFIG = "config.yaml"
+#: ``resume/epoch-NNNN/``: the newest complete pair of weights and state (see :meth:`Trainer.save`).
+RESUME_DIR = "resume"
+_PAIR = re.compile(r"^epoch-(\d+)$")
 CURVES = "loss_iou.png"
 PREDICTIONS = "predictions"
 TENSORBOARD = "tb"
@@ -418,27 +428,55 @@ class Trainer:
                                                  title=self.config.name))
 
     def save(self, record: EpochRecord) -> None:
-        """Checkpoints and state of the epoch just finished (main process)."""
-        from tmatch.models.checkpoint import save_checkpoint
+        """Checkpoints and state of the epoch just finished (main process).
+
+        Weights and state are written together as one folder ``resume/epoch-NNNN/`` that
+        appears only when both are complete; ``last.safetensors`` is then published from it and
+        the previous pair removed. A kill at any moment leaves a consistent pair to resume from
+        (the published ``last.safetensors`` / ``state.pt`` may lag behind it by one epoch).
+        """
+        from tmatch.models.checkpoint import save_checkpoint, sidecar_path
 
         if record.best:
             save_checkpoint(self.out / BEST, self.model, self.config.model, self._meta(record, "best"))
-        save_checkpoint(self.out / LAST, self.model, self.config.model, self._meta(record, "last"))
         state = self._state()
-        atomic_save(self.out / STATE_FILE, lambda tmp: torch.save(state, tmp))
+        pair = self.out / RESUME_DIR / f"epoch-{record.epoch:04d}"
+        remove_stale(pair)
+        with atomic_dir(pair) as tmp:
+            save_checkpoint(tmp / LAST, self.model, self.config.model, self._meta(record, "last"))
+            torch.save(state, tmp / STATE_FILE)
+        for name in (LAST, sidecar_path(LAST).name, STATE_FILE):
+            publish_copy(pair / name, self.out / name)
+        for old in resume_pairs(self.out):
+            if old != pair:
+                shutil.rmtree(old, ignore_errors=True)
 
     def resume(self) -> None:
-        """Restore model, optimiser, schedule, scaler, RNG and history from the run folder."""
+        """Restore model, optimiser, schedule, scaler, RNG and history from the run folder,
+        from the newest complete pair of weights and state (an older one when the newest is unusable)."""
         from tmatch.models.checkpoint import load_checkpoint
 
-        st = load_state(self.out / STATE_FILE)
-        if st.get("model_config") != self.config.model.to_dict():
-            raise CheckpointError(f"cannot resume {self.out}: the model section differs from the "
-                                  "run's (resume with the run's own config.yaml)")
-        model, _, meta = load_checkpoint(self.out / LAST, map_location="cpu")
-        if int(meta.get("epoch", -1)) != int(st["epoch"]):
-            raise CheckpointError(f"{self.out / LAST} (epoch {meta.get('epoch')}) and {STATE_FILE} "
-                                  f"(epoch {st['epoch']}) disagree: the run was stopped while saving")
+        problems = []
+        for weights, state in resume_candidates(self.out):
+            try:
+                st = load_state(state)
+                if st.get("model_config") != self.config.model.to_dict():
+                    raise TmatchError(f"cannot resume {self.out}: the model section differs from the "
+                                      "run's (resume with the run's own config.yaml)")
+                model, _, meta = load_checkpoint(weights, map_location="cpu")
+                if int(meta.get("epoch", -1)) != int(st["epoch"]):
+                    raise CheckpointError(f"{weights} (epoch {meta.get('epoch')}) and {state} "
+                                          f"(epoch {st['epoch']}) disagree")
+            except CheckpointError as e:
+                problems.append(str(e))
+                continue
+            break
+        else:
+            why = "; ".join(problems) if problems else f"no {STATE_FILE}"
+            raise CheckpointError(f"nothing to resume in {self.out}: {why}; pass --overwrite to start again")
+        if problems:
+            self.echo(f"note: resuming from {state.parent} (epoch {int(st['epoch']) + 1}); "
+                      f"skipped a newer unusable one: {problems[0]}")
         self.model.load_state_dict(model.state_dict())
         self.optimizer.load_state_dict(st["optimizer"])
         sd = dict(st["scheduler"])
@@ -455,9 +493,15 @@ class Trainer:
         _set_rng_state(st["rng"], self.device)
 
     # -- the run -------------------------------------------------------------------------------
-    def _prepare_out(self) -> None:
+    def _prepare_out(self, overwrite: bool = False) -> None:
         if self.ctx.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
+            for name in (LAST, BEST, STATE_FILE, LOGS, CONFIG, CURVES, RESUME_DIR):
+                remove_stale(self.out / name)  # hidden files of a killed run
+            if overwrite:  # the old run's resumable state goes: a kill now resumes nothing old
+                shutil.rmtree(self.out / RESUME_DIR, ignore_errors=True)
+                with contextlib.suppress(OSError):
+                    (self.out / STATE_FILE).unlink()
             save_config(self.config, self.out / CONFIG)
 
     def fit(self, resume: bool = False, overwrite: bool = False) -> TrainResult:
@@ -466,7 +510,7 @@ class Trainer:
         from tmatch.train.plots import prediction_grid
 
         check_out_dir(self.out, resume, overwrite)
-        self._prepare_out()
+        self._prepare_out(overwrite=overwrite and not resume)
         if resume:
             self.resume()
         c = self.config
@@ -520,9 +564,44 @@ class Trainer:
         w.flush()
 
 
+def resume_pairs(out: str | os.PathLike) -> list[Path]:
+    """The complete ``resume/epoch-NNNN`` folders of a run, newest first."""
+    root = Path(out) / RESUME_DIR
+    if not root.is_dir():
+        return []
+    pairs = [p for p in root.iterdir() if p.is_dir() and _PAIR.match(p.name)]
+    return sorted(pairs, key=lambda p: int(_PAIR.match(p.name).group(1)), reverse=True)
+
+
+def resume_candidates(out: str | os.PathLike) -> list[tuple[Path, Path]]:
+    """``(weights, state)`` pairs to resume from, best first: the complete pairs, newest first,
+    then ``last.safetensors`` + ``state.pt`` of a run written before pairs."""
+    out = Path(out)
+    found = [(p / LAST, p / STATE_FILE) for p in resume_pairs(out)]
+    if (out / STATE_FILE).exists():
+        found.append((out / LAST, out / STATE_FILE))
+    return found
+
+
+def publish_copy(src: Path, dst: Path) -> Path:
+    """Put a copy of the complete file ``src`` at ``dst`` atomically (a hard link when the file
+    system allows, else a byte copy)."""
+
+    def link(tmp: Path) -> None:
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+
+    return atomic_save(dst, link)
+
+
 def check_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
-    """Refuse to resume nothing, or to start over a run without ``overwrite``."""
-    has_run = (Path(out) / STATE_FILE).exists()
+    """Refuse to resume nothing, to start over a run without ``overwrite``, or both flags."""
+    if resume and overwrite:
+        raise TmatchError("--resume and --overwrite contradict each other: --resume continues the run "
+                          f"in {out}, --overwrite starts it again; give one")
+    has_run = bool(resume_candidates(out))
     if resume and not has_run:
         raise TmatchError(f"nothing to resume in {out} (no {STATE_FILE}); drop --resume "
                           "to start a new run there")
