@@ -117,6 +117,16 @@ def test_feature_template_larger_than_image_is_found(name, zoomed_out):
     assert np.allclose(geometry.template_polygon(r.homography, tpl.shape[:2]), r.polygon, atol=1e-6)
 
 
+@pytest.mark.parametrize("name,share", [("sift", 1.0), ("neural-local", 1.0), ("neural", 0.5)])
+def test_feature_larger_template_is_shrunk_as_far_as_the_matcher_needs(name, share, zoomed_out):
+    """Keypoint matchers shrink a larger template only until it fits (their keypoints carry
+    their own scale); the correlation matcher to half the image (its scale grid is narrow)."""
+    tpl, img, _ = zoomed_out
+    r = tmatch.load_matcher(name).match(tpl, img)
+    fit = min(img.shape[0] / tpl.shape[0], img.shape[1] / tpl.shape[1])
+    assert r.extra["template_scale"] == pytest.approx(share * fit, rel=1e-3)
+
+
 def test_feature_ncc_answers_larger_template_absent_with_a_reason(zoomed_out):
     tpl, img, _ = zoomed_out
     m = tmatch.load_matcher("ncc")

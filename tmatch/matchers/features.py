@@ -77,6 +77,10 @@ class FeatureMatcher(Matcher):
     """
 
     multi_instance = True
+    # Keypoints carry their own scale: a template larger than the image is shrunk only as far
+    # as it must be to fit (shrinking further loses the fine keypoints; measured on photos and
+    # on rendered screens, docs/robustness-matchers.md).
+    fit_share = 1.0
     binary = False  # Hamming-distance descriptors
 
     OPTIONS = (

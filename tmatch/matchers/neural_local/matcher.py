@@ -20,8 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from tmatch.errors import CheckpointError, InputError
-from tmatch.io import ImageLike, read_image
+from tmatch.errors import CheckpointError
 from tmatch.match import Match
 from tmatch.matchers.base import Matcher
 from tmatch.matchers.neural_local.describe import Describer, rectified_patches
@@ -65,6 +64,7 @@ class NeuralLocalMatcher(Matcher):
     """
 
     name = "neural-local"
+    fit_share = 1.0  # keypoints carry their own scale (as for sift): shrink only to fit
     description = "learned rotation/scale-invariant local descriptors + MAGSAC homography + learned presence"
 
     OPTIONS = (
@@ -125,13 +125,3 @@ class NeuralLocalMatcher(Matcher):
         if v.homography is None or not v.plausible or p < 0.5:
             return Match.absent(image.shape[:2], score=p, method=self.name, **extra)
         return self._from_homography(v.homography, (th, tw), image.shape[:2], p, **extra)
-
-    # A template larger than the image is a valid request here (a 2x capture searched at 1x):
-    # only a tiny template is refused.
-    def _inputs(self, template: ImageLike, image: ImageLike) -> tuple[np.ndarray, np.ndarray]:
-        tpl = read_image(template, "template")
-        img = read_image(image, "image")
-        if min(tpl.shape[:2]) < 4:
-            th, tw = tpl.shape[:2]
-            raise InputError(f"template is too small ({tw}x{th}); each side needs >= 4 px")
-        return tpl, img
