@@ -249,3 +249,18 @@ def test_feature_match_each_on_a_large_image_detects_its_working_copy_once(astro
     whole = [s for s in sizes if max(s) == 1024]
     assert len(whole) == 1  # the downscaled image once; the rest are windows and templates
     assert each[0].found and corner_error(each[0], hm, tpl.shape[:2]) < 3.0
+
+
+@pytest.mark.parametrize("name", ["sift", "orb", "akaze"])
+def test_feature_prepare_on_a_one_pixel_high_template_does_not_crash(name):
+    """AKAZE aborts the whole process (heap corruption) on a picture one pixel high; the public
+    ``prepare`` must never hand it one. Run in a child process: a crash there fails the test."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, tmatch; m = tmatch.load_matcher(%r); "
+            "p = m.prepare(np.random.default_rng(0).integers(0, 255, (1, 40, 3), dtype=np.uint8)); "
+            "print(len(p.points))" % name)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-300:]
+    assert r.stdout.strip() == "0"

@@ -65,6 +65,11 @@ def _score(inliers: int) -> float:
     return inliers / (inliers + 10.0)
 
 
+#: images thinner than this have no keypoints (and OpenCV's detectors are not asked: AKAZE
+#: aborts the process on a picture one pixel high).
+_MIN_DETECT_SIDE = 4
+
+
 class FeatureMatcher(Matcher):
     """Shared keypoint + ratio test + RANSAC pipeline; subclasses choose the detector and norm.
 
@@ -120,6 +125,8 @@ class FeatureMatcher(Matcher):
         return _Features(f.points + np.array([x0, y0], np.float64), f.descriptors)
 
     def _detect(self, rgb: np.ndarray, region: np.ndarray | None) -> _Features:
+        if min(rgb.shape[:2]) < _MIN_DETECT_SIDE:  # AKAZE corrupts the heap on 1-px-high input
+            return _Features(np.zeros((0, 2)), None)
         mask = None if region is None else region.astype(np.uint8) * 255
         _seed()
         kps, des = self._detector(rgb.shape[:2]).detectAndCompute(_gray(rgb), mask)
