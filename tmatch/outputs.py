@@ -161,7 +161,8 @@ def check_outputs(outputs: Mapping[str, Output],
 _STALE_REST = re.compile(r"^(?P<pid>\d+)\.(?:[^.]*\.)?(?:tmp|old)(?:\.[^.]*)?$")
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` may still run (its staging files are then kept)."""
     if pid == os.getpid() or os.name != "posix":
         return True  # no safe probe without POSIX signals: keep the file
     try:
@@ -184,7 +185,7 @@ def remove_stale(path: str | os.PathLike) -> list[Path]:
     head = f".{path.name}."
     for p in parent.iterdir():
         m = _STALE_REST.match(p.name[len(head):]) if p.name.startswith(head) else None
-        if m is None or _alive(int(m.group("pid"))):
+        if m is None or process_alive(int(m.group("pid"))):
             continue
         if p.is_dir() and not p.is_symlink():
             shutil.rmtree(p, ignore_errors=True)

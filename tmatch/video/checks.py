@@ -6,7 +6,7 @@ would destroy an input.
 >>> check_number(float("nan"), "--segment", lo=0)
 Traceback (most recent call last):
     ...
-tmatch.errors.InputError: --segment must be a number >= 0, got nan
+tmatch.errors.InputError: --segment must be a finite number >= 0, got nan
 """
 
 from __future__ import annotations
@@ -16,21 +16,15 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from tmatch import outputs
 from tmatch.errors import InputError
+from tmatch.outputs import check_number
 from tmatch.video.formats import codec_candidates
+
+__all__ = ["MAX_FPS", "check_fps", "check_number", "check_output", "check_outputs"]
 
 #: highest frame rate accepted (writers and players choke on absurd rates).
 MAX_FPS = 1000.0
-
-
-def check_number(value: float, name: str, lo: float = -math.inf, hi: float = math.inf) -> float:
-    """``value`` as a float when it is finite and in ``[lo, hi]``; else :class:`InputError`
-    naming the option."""
-    v = float(value)
-    if not (math.isfinite(v) and lo <= v <= hi):
-        bounds = f">= {lo:g}" if math.isinf(hi) else f"in [{lo:g}, {hi:g}]"
-        raise InputError(f"{name} must be a number {bounds}, got {value!r}")
-    return v
 
 
 def check_fps(value: float, name: str = "fps") -> float:
@@ -42,47 +36,27 @@ def check_fps(value: float, name: str = "fps") -> float:
     return v
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        if os.path.samefile(a, b):
-            return True
-    except OSError:
-        pass  # one of them does not exist (yet)
-    return a.resolve() == b.resolve()
-
-
 def check_output(path: str | os.PathLike, name: str, *, video_codec: str | None = None
                  ) -> Path:
-    """Refuse an output path that cannot be written: an existing folder, a parent that is a
-    file or not writable, or (``video_codec`` given) a suffix that is no video container.
-    A missing parent folder is fine (it is created when the file is written)."""
+    """Refuse an output path that cannot be written (:func:`tmatch.outputs.check_output`) or,
+    with ``video_codec`` given, whose suffix is no video container."""
     p = Path(path)
     if video_codec is not None:
         try:
             codec_candidates(p, video_codec)
         except InputError as e:
             raise InputError(f"{name}: {e}") from None
-    if p.is_dir():
-        example = p / ("out" + (p.suffix or (".mp4" if video_codec is not None else ".jsonl")))
-        raise InputError(f"{name} {p} is a folder; give a file name, like {example}")
-    parent = p.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise InputError(f"{name} {p} cannot be written: {parent} is a file, not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"{name} {p} cannot be written: folder {parent} is not writable")
-    return p
+    return outputs.check_output(p, name, "file")
 
 
-def check_outputs(outputs: Mapping[str, str | os.PathLike | None],
+def check_outputs(outputs_: Mapping[str, str | os.PathLike | None],
                   inputs: Mapping[str, str | os.PathLike | None] | None = None, *,
                   video: str | None = None, codec: str = "auto") -> None:
-    """Check every output path before any work (:func:`check_output`), and that no output is an
-    input or another output.
+    """Check every output path before any work (:func:`tmatch.outputs.check_outputs`: none
+    unwritable, none an input or another output) and the video output's container suffix.
 
     Args:
-        outputs: ``{name: path}`` as the user gave them (``{"--out": ..., "--jsonl": ...}``);
+        outputs_: ``{name: path}`` as the user gave them (``{"--out": ..., "--jsonl": ...}``);
             ``None`` paths are skipped.
         inputs: ``{name: path}`` of the files read (the source, the template).
         video: the name of the output that is a video (its suffix must be a container).
@@ -91,16 +65,6 @@ def check_outputs(outputs: Mapping[str, str | os.PathLike | None],
     Raises:
         InputError: one line naming the option at fault.
     """
-    given = {k: Path(v) for k, v in outputs.items() if v is not None}
-    read = {k: Path(v) for k, v in (inputs or {}).items() if v is not None}
-    seen: dict[str, Path] = {}
-    for name, p in given.items():
-        for other, q in read.items():
-            if _same_file(p, q):
-                raise InputError(f"{name} {p} is the input {other}: writing it would destroy it; "
-                                 "choose another output name")
-        for other, q in seen.items():
-            if _same_file(p, q):
-                raise InputError(f"{name} and {other} are the same file {p}")
-        check_output(p, name, video_codec=codec if name == video else None)
-        seen[name] = p
+    if video is not None and outputs_.get(video) is not None:
+        check_output(outputs_[video], video, video_codec=codec)
+    outputs.check_outputs({k: outputs.Output(v) for k, v in outputs_.items()}, inputs)

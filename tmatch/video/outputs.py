@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from tmatch.errors import InputError, TmatchError
+from tmatch.outputs import process_alive
 from tmatch.video.formats import codec_candidates, quiet_native_stderr
 
 _STAGING = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp(\.[^.]*)?$")
@@ -66,18 +67,6 @@ def leftover_parts(path: str | os.PathLike) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def _alive(pid: int) -> bool:
-    if pid == os.getpid() or os.name != "posix":
-        return True  # without POSIX signals there is no safe probe: keep the file
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # exists, owned by someone else
-    return True
-
-
 def remove_stale(path: str | os.PathLike) -> list[Path]:
     """Remove the staging files of ``path`` (and of its parts) whose process no longer runs."""
     path = Path(path)
@@ -89,7 +78,7 @@ def remove_stale(path: str | os.PathLike) -> list[Path]:
         m = _STAGING.match(p.name)
         if m is None or not (m.group("name") == path.name or part.match(m.group("name"))):
             continue
-        if not _alive(int(m.group("pid"))):
+        if not process_alive(int(m.group("pid"))):
             with contextlib.suppress(OSError):
                 p.unlink()
                 removed.append(p)
