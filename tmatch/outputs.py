@@ -68,8 +68,15 @@ def check_number(value: float | None, name: str, lo: float = -math.inf, hi: floa
     ok = math.isfinite(v) and (lo < v if open_lo else lo <= v) and v <= hi
     if not ok:
         low = f"> {lo:g}" if open_lo else f">= {lo:g}"
-        bounds = low if math.isinf(hi) else (f"in ({lo:g}, {hi:g}]" if open_lo else f"in [{lo:g}, {hi:g}]")
-        raise InputError(f"{name} must be a finite number {bounds}, got {value!r}")
+        if math.isinf(lo) and math.isinf(hi):
+            bounds = ""
+        elif math.isinf(hi):
+            bounds = " " + low
+        elif math.isinf(lo):
+            bounds = f" <= {hi:g}"
+        else:
+            bounds = f" in ({lo:g}, {hi:g}]" if open_lo else f" in [{lo:g}, {hi:g}]"
+        raise InputError(f"{name} must be a finite number{bounds}, got {value!r}")
     return v
 
 

@@ -186,3 +186,42 @@ def test_version(run):
 
     res = run("--version")
     assert res.exit_code == 0 and res.output.strip() == f"tmatch {tmatch.__version__}"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--out", "{photo}"], "writing it would destroy it"),
+    (["--json", "{photo}"], "writing it would destroy it"),
+    (["--json", "{tmp}"], "is a folder"),
+    (["--all", "--min-score", "nan"], "--min-score must be a finite number"),
+    (["-m", "ncc", "--threads", "0"], "--threads must be >= 1"),
+])
+def test_outputs_and_numbers_judged_before_any_work(args, message, run, photo, tmp_path, astronaut):
+    """Issue 13: `match tpl.png x.png --out x.png` overwrote the photo; an existing folder as
+    --json left a traceback; NaN was accepted. Each is one line, exit 2, the photo untouched."""
+    tpl = tmp_path / "tpl.png"
+    cv2.imwrite(str(tpl), cv2.cvtColor(astronaut[100:200, 100:220], cv2.COLOR_RGB2BGR))
+    before = photo.read_bytes()
+    args = [a.format(photo=photo, tmp=tmp_path) for a in args]
+    res = run("match", tpl, photo, "-m", "ncc", *args)
+    assert res.exit_code == 2 and message in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert photo.read_bytes() == before
+
+
+def test_threads_applies_to_opencv_matchers_too(run, photo, tmp_path, astronaut, monkeypatch):
+    """`--threads N` with an OpenCV matcher (no threads option of its own) runs the match with
+    OpenCV's pool at N, and restores it afterwards."""
+    import cv2 as cv
+
+    seen = []
+    from tmatch.matchers.ncc import NCCMatcher
+
+    real = NCCMatcher.match
+    monkeypatch.setattr(NCCMatcher, "match", lambda self, *a: seen.append(cv.getNumThreads()) or real(self, *a))
+    tpl = tmp_path / "tpl.png"
+    cv2.imwrite(str(tpl), cv2.cvtColor(astronaut[100:200, 100:220], cv2.COLOR_RGB2BGR))
+    before = cv.getNumThreads()
+    n = 3 if before != 3 else 2  # a count the pool does not have already
+    res = run("match", tpl, photo, "-m", "ncc", "--threads", str(n))
+    assert res.exit_code == 0 and "found=True" in res.output
+    assert seen == [n] and cv.getNumThreads() == before

@@ -127,6 +127,8 @@ def given_options(method: str, flags: dict[str, Any]) -> dict[str, Any]:
         if not key.startswith("opt_") or value is None:
             continue
         name = key[4:]
+        if name == "threads" and name not in table:
+            continue  # an OpenCV matcher: the CLI limits OpenCV's pool instead (pool_threads)
         if name not in table:
             raise InputError(f"{flag_name(name)} does not apply to matcher {method!r}; it applies to: "
                              f"{', '.join(known[name][1])}")
@@ -138,14 +140,19 @@ def given_options(method: str, flags: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def pool_threads(method: str, flags: dict[str, Any]) -> int | None:
+    """``--threads`` for a matcher that declares no ``threads`` option (the OpenCV ones): the
+    command runs under :func:`tmatch.threads.limit_threads` with it; ``None`` otherwise."""
+    from tmatch.registry import matcher_class
+
+    n = flags.get("opt_threads")
+    if n is None or "threads" in matcher_class(method).option_table():
+        return None
+    if int(n) < 1:
+        from tmatch.errors import InputError
+
+        raise InputError(f"--threads must be >= 1, got {n}")
+    return int(n)
+
+
 #: suffixes an overlay image may be written as.
-IMAGE_OUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-
-
-def check_image_out(path: Path | None, flag: str) -> None:
-    """Refuse, before any work, an image output whose suffix names no image format."""
-    from tmatch.errors import InputError
-
-    if path is not None and path.suffix.lower() not in IMAGE_OUT_SUFFIXES:
-        raise InputError(f"{flag} {path}: unknown image suffix {path.suffix or '(none)'!r}; "
-                         f"use one of {', '.join(IMAGE_OUT_SUFFIXES)}")

@@ -10,8 +10,15 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from tmatch.cli._options import (MethodOrWeights, Roi, Weights, check_image_out, given_options, method_for,
-                                 with_matcher_flags)
+from tmatch.cli._options import (
+    MethodOrWeights,
+    Roi,
+    Weights,
+    given_options,
+    method_for,
+    pool_threads,
+    with_matcher_flags,
+)
 
 
 def match_cmd(
@@ -72,6 +79,7 @@ def match_cmd(
     """
     from tmatch.errors import InputError
     from tmatch.registry import DEFAULT_MATCHER
+    from tmatch.threads import limit_threads
 
     if merge:
         from tmatch.batch import merge_results
@@ -85,19 +93,37 @@ def match_cmd(
         raise InputError("give TEMPLATES and IMAGES (files, folders or globs)")
     method = method_for(method, weights, DEFAULT_MATCHER)
     options = given_options(method, flags)
+    threads = pool_threads(method, flags)
     if weights is not None:
         options["weights"] = str(weights)
-    check_image_out(out, "--out")
+    _check_before_work(inputs, out, json_out, save, overlays, min_score)
     batch = save is not None or overlays is not None or shard is not None or coco_gt is not None or \
         any(not Path(s).is_file() for s in inputs) or len(inputs) > 2
     if batch:
         for flag, given in (("--out", out), ("--json", json_out), ("--all", all_ or None), ("--roi", roi)):
             if given is not None:
                 raise InputError(f"{flag} works on one pair; with folders or globs use --save and --overlays")
-        _run_batch(inputs[0], inputs[1:], method, options, save, overlays, shard, resume, progress, coco_gt)
+        with limit_threads(threads):
+            _run_batch(inputs[0], inputs[1:], method, options, save, overlays, shard, resume, progress, coco_gt)
     else:
-        _match_pair(Path(inputs[0]), Path(inputs[1]), method, options, roi, out, json_out, all_,
-                    max_instances, min_score)
+        with limit_threads(threads):
+            _match_pair(Path(inputs[0]), Path(inputs[1]), method, options, roi, out, json_out, all_,
+                        max_instances, min_score)
+
+
+def _check_before_work(inputs: list[str], out: Path | None, json_out: str | None, save: Path | None,
+                       overlays: Path | None, min_score: float | None) -> None:
+    """Every output path and number judged before any work: an output that is an input (the
+    photo overwritten by its own overlay), an existing folder given as a file, an unknown image
+    suffix, a NaN score."""
+    from tmatch.outputs import Output, check_number, check_outputs
+
+    check_number(min_score, "--min-score")
+    names = ["TEMPLATES"] + [f"IMAGES ({s})" for s in inputs[1:]]
+    files = {name: s for name, s in zip(names, inputs) if Path(s).is_file()}
+    check_outputs({"--out": Output(out, "image"),
+                   "--json": Output(None if json_out == "-" else json_out, "json"),
+                   "--save": Output(save, "file"), "--overlays": Output(overlays, "folder")}, files)
 
 
 def _match_pair(template: Path, image: Path, method: str, options: dict, roi: str | None, out: Path | None,
@@ -173,8 +199,14 @@ class _progress_bar:
         if not self.enabled:
             return (lambda n: None), (lambda line: typer.echo(line, err=True))
         from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("{task.fields[rate]}"),

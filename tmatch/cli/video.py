@@ -8,7 +8,14 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from tmatch.cli._options import MethodOrWeights, Weights, given_options, method_for, with_matcher_flags
+from tmatch.cli._options import (
+    MethodOrWeights,
+    Weights,
+    given_options,
+    method_for,
+    pool_threads,
+    with_matcher_flags,
+)
 
 
 def video_cmd(
@@ -110,6 +117,7 @@ def video_cmd(
     # Every option and output path is judged before any work, and nothing is written then.
     method = method_for(method, weights, DEFAULT_MATCHER)
     options = given_options(method, flags)
+    threads = pool_threads(method, flags)
     if weights is not None:
         options["weights"] = str(weights)
     # (numbers here rather than as typer ranges: one line each, NaN refused too)
@@ -134,7 +142,9 @@ def video_cmd(
             tpl = io.crop(tpl, box, "ROI")
     matcher = load_matcher(method, **options)
 
-    with video.open_source(camera if camera is not None else source, fps=fps) as src:
+    from tmatch.threads import limit_threads
+
+    with limit_threads(threads), video.open_source(camera if camera is not None else source, fps=fps) as src:
         if tpl is None:
             frame = src.frame(roi_frame)
             if box is None:
