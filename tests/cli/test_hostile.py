@@ -2,8 +2,9 @@
 tmatch's own errors; typer's usage box for an option typer itself rejects), prints no traceback
 and leaves no file behind.
 
-The table covers ``data``, ``bench``, ``train``, ``export``, ``demo`` and the ``match`` cases that
-already hold. ``{ck}`` is a small ``neural-seg`` checkpoint, ``{huge}`` one whose config asks for
+The table covers ``data``, ``bench``, ``train``, ``export``, ``demo`` and ``match`` (``video``'s
+own table is in ``tests/video/test_cli.py``). A template larger than the image is not here: it
+is a valid request, answered (``tests/cli/test_match_cli.py``). ``{ck}`` is a small ``neural-seg`` checkpoint, ``{huge}`` one whose config asks for
 200,000 channels, ``{misfit}`` one whose tensors do not fit its config, ``{presence}`` a
 ``neural`` presence head. Each case runs in a fresh folder holding ``tpl.png``, ``img.png``,
 ``afile.txt``, ``adir/a.txt``, ``empty/`` and ``bad.yaml``.
@@ -109,7 +110,13 @@ CASES = [
     ("match-text-template", ["match", "afile.txt", "img.png"], "afile.txt"),
     ("match-bad-method", ["match", "tpl.png", "img.png", "--method", "bogus"], "bogus"),
     ("match-bad-roi", ["match", "img.png", "img.png", "--roi", "1,2"], "roi"),
-    ("match-template-larger", ["match", "img.png", "tpl.png", "--method", "ncc"], "larger"),
+    ("match-out-is-input", ["match", "tpl.png", "img.png", "-m", "ncc", "--out", "img.png"], "destroy"),
+    ("match-json-is-template", ["match", "tpl.png", "img.png", "-m", "ncc", "--json", "tpl.png"], "destroy"),
+    ("match-json-into-folder", ["match", "tpl.png", "img.png", "-m", "ncc", "--json", "adir"], "is a folder"),
+    ("match-save-into-folder", ["match", "tpl.png", "img.png", "-m", "ncc", "--save", "adir"], "is a folder"),
+    ("match-min-score-nan", ["match", "tpl.png", "img.png", "-m", "ncc", "--all", "--min-score", "nan"],
+     "finite"),
+    ("match-out-unknown-suffix", ["match", "tpl.png", "img.png", "-m", "ncc", "--out", "o.xyz"], "suffix"),
     ("match-wrong-network", ["match", "tpl.png", "img.png", "--weights", "{ck}", "--method", "dual-unet"],
      "--method neural-seg"),
     ("match-network-as-presence", ["match", "tpl.png", "img.png", "--weights", "{ck}", "--method", "neural"],
