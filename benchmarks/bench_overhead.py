@@ -39,7 +39,7 @@ class NullMatcher(Matcher):
 def pieces(data, keys) -> dict[str, float]:
     """Time the harness's per-case steps one by one."""
     from tmatch import geometry, rle
-    from tmatch.bench.run import _peak_rss_mb, _rss_mb, reseed
+    from tmatch.bench.evaluate import process_peak_rss_mb, process_rss_mb, reseed
     from tmatch.bench.store import append_lines
     from tmatch.data import make_pair
 
@@ -61,7 +61,7 @@ def pieces(data, keys) -> dict[str, float]:
             "reseed RNGs": med(lambda: reseed(0, "warp-000001")),
             "IoU at native size": med(lambda: geometry.iou(pred, pair.mask)),
             "RLE encode": med(lambda: rle.encode(pred)),
-            "RSS + peak RSS probes": med(lambda: (_rss_mb(), _peak_rss_mb())),
+            "RSS + peak RSS probes": med(lambda: (process_rss_mb(), process_peak_rss_mb())),
             "append a line (flush)": med(lambda: append_lines(path, [row], sync=False)),
             "append a line + fsync": med(lambda: append_lines(path, [row])),
         }

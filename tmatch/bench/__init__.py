@@ -10,6 +10,17 @@ are drawn from stored records only: the caller asks for them (:func:`finish_run`
 >>> load_table("runs/demo").groupby("method")["iou"].mean()  # doctest: +SKIP
 """
 
+from tmatch.bench.cases import (
+    PROTOCOLS,
+    BenchResult,
+    CaseKey,
+    CaseRecord,
+    DataSpec,
+    MethodInfo,
+    case_keys,
+    parse_shard,
+)
+from tmatch.bench.evaluate import evaluate_unit
 from tmatch.bench.merge import merge_runs
 from tmatch.bench.report import (
     Comparison,
@@ -27,18 +38,7 @@ from tmatch.bench.report import (
     write_tables,
     write_text_masks,
 )
-from tmatch.bench.run import (
-    PROTOCOLS,
-    BenchResult,
-    CaseKey,
-    CaseRecord,
-    DataSpec,
-    MethodInfo,
-    case_keys,
-    evaluate_unit,
-    parse_shard,
-    run_bench,
-)
+from tmatch.bench.run import run_bench
 from tmatch.bench.store import RunStore
 
 __all__ = [

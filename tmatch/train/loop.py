@@ -22,176 +22,70 @@ of an epoch depend only on (seed, epoch, slot), and the model, optimiser, schedu
 states are restored.
 """
 
+
 from __future__ import annotations
 
 import contextlib
 import json
 import math
-import os
 import random
-import re
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from tmatch.errors import CheckpointError, TmatchError
-from tmatch.files import atomic_dir, atomic_save, atomic_write
+from tmatch.files import atomic_dir, atomic_write
 from tmatch.outputs import remove_stale
 from tmatch.threads import torch_threads
 from tmatch.train import distributed as tdist
 from tmatch.train.config import TrainConfig, save_config
 from tmatch.train.losses import LossParts, MatchingLoss, batch_metrics, summarize
+from tmatch.train.records import EpochRecord, TrainResult
+from tmatch.train.resume import (
+    LAST,
+    RESUME_DIR,
+    STATE_FILE,
+    check_out_dir,
+    load_state,
+    publish_copy,
+    resume_candidates,
+    resume_pairs,
+    rng_state,
+    set_rng_state,
+)
+from tmatch.train.schedule import LrSchedule
 
-STATE_FILE = "state.pt"
-LAST = "last.safetensors"
 BEST = "best.safetensors"
 LOGS = "logs.json"
 CONFIG = "config.yaml"
-#: ``resume/epoch-NNNN/``: the newest complete pair of weights and state (see :meth:`Trainer.save`).
-RESUME_DIR = "resume"
-_PAIR = re.compile(r"^epoch-(\d+)$")
 CURVES = "loss_iou.png"
 PREDICTIONS = "predictions"
 TENSORBOARD = "tb"
 
-
-@dataclass
-class EpochRecord:
-    """What one epoch did (an entry of ``logs.json``).
-
-    Attributes:
-        epoch: 0-based epoch number.
-        lr: learning rate at the end of the epoch.
-        train: training means (``loss``, ``dice``, ``bce``, ``presence``, ``iou``, ...).
-        valid: validation means (``loss``, ``iou``, ``success``, ``iou_pooled``,
-            ``presence_acc``), or ``None`` without validation pairs.
-        steps: optimiser steps taken in the epoch.
-        global_step: steps since the start of training, at the end of the epoch.
-        time_s: wall time of the epoch (training and validation).
-        pairs_per_s: training pairs per second over all processes.
-        step_loss: the main process's loss at each step.
-        best: whether this epoch's checkpoint became ``best``.
-    """
-
-    epoch: int
-    lr: float
-    train: dict[str, float]
-    valid: dict[str, float] | None
-    steps: int
-    global_step: int
-    time_s: float
-    pairs_per_s: float
-    step_loss: list[float] = field(default_factory=list)
-    best: bool = False
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def summary(self, epochs: int) -> str:
-        """One line for the console."""
-        s = f"epoch {self.epoch + 1}/{epochs}  loss {self.train['loss']:.4f}"
-        if self.valid:
-            s += f"  valid loss {self.valid['loss']:.4f} IoU {self.valid['iou']:.3f}" \
-                 f" IoU>=0.5 {self.valid['success']:.3f}"
-            if "presence_acc" in self.valid:
-                s += f" presence {self.valid['presence_acc']:.3f}"
-        s += f"  lr {self.lr:.2e}  {self.pairs_per_s:.1f} pairs/s  {self.time_s:.1f}s"
-        return s + ("  *best" if self.best else "")
-
-
-@dataclass
-class TrainResult:
-    """What :func:`train` returns.
-
-    Attributes:
-        out_dir: the run folder.
-        records: every epoch's :class:`EpochRecord` (including epochs before a resume).
-        best_epoch: epoch of ``best.safetensors``.
-        best_score: its monitored metric.
-        last: path of ``last.safetensors``.
-        best: path of ``best.safetensors``.
-    """
-
-    out_dir: Path
-    records: list[EpochRecord]
-    best_epoch: int | None
-    best_score: float | None
-    last: Path
-    best: Path
-
-
-@dataclass
-class LrSchedule:
-    """Learning-rate factor per optimiser step (for ``LambdaLR``); see ``OptimSection``.
-
-    >>> f = LrSchedule("step", steps_per_epoch=10, total_steps=100, milestones=[2], gamma=0.1)
-    >>> f(19), f(20)
-    (1.0, 0.1)
-    """
-
-    schedule: str
-    steps_per_epoch: int
-    total_steps: int
-    milestones: list[int] = field(default_factory=list)
-    gamma: float = 0.1
-    warmup_steps: int = 0
-    min_ratio: float = 0.0
-
-    def __call__(self, step: int) -> float:
-        warm = min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps > 0 else 1.0
-        if self.schedule == "step":
-            epoch = step // max(1, self.steps_per_epoch)
-            return warm * self.gamma ** sum(epoch >= m for m in self.milestones)
-        if self.schedule == "cosine":
-            span = max(1, self.total_steps - self.warmup_steps)
-            t = min(1.0, max(0.0, (step - self.warmup_steps) / span))
-            return warm * (self.min_ratio + (1 - self.min_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
-        return warm
-
-
-
-
-def _rng_state(device: torch.device) -> dict:
-    np_state = np.random.get_state()
-    st = {"torch": torch.get_rng_state(), "python": random.getstate(),
-          "numpy": {"key": np_state[0], "pos": int(np_state[2]), "has_gauss": int(np_state[3]),
-                    "cached": float(np_state[4]),
-                    "state": torch.from_numpy(np.asarray(np_state[1], np.int64))}}
-    if device.type == "cuda":
-        st["cuda"] = torch.cuda.get_rng_state(device)
-    return st
-
-
-def _set_rng_state(st: dict, device: torch.device) -> None:
-    torch.set_rng_state(st["torch"])
-    py = st["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
-    n = st["numpy"]
-    np.random.set_state((n["key"], n["state"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
-                         n["cached"]))
-    if device.type == "cuda" and "cuda" in st:
-        torch.cuda.set_rng_state(st["cuda"], device)
-
-
-def load_state(path: str | os.PathLike) -> dict:
-    """Read a ``state.pt`` (never unpickles objects: ``weights_only=True``).
-
-    Raises:
-        CheckpointError: missing or unreadable file.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"no resumable state at {path}")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - corrupt, truncated or not ours: unpickling errors vary
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise CheckpointError(f"cannot read training state {path}: {msg}") from None
+__all__ = [
+    "BEST",
+    "CONFIG",
+    "CURVES",
+    "LAST",
+    "LOGS",
+    "PREDICTIONS",
+    "RESUME_DIR",
+    "STATE_FILE",
+    "TENSORBOARD",
+    "EpochRecord",
+    "LrSchedule",
+    "TrainResult",
+    "Trainer",
+    "check_out_dir",
+    "load_state",
+    "publish_copy",
+    "resume_candidates",
+    "resume_pairs",
+    "train",
+]
 
 
 class Trainer:
@@ -407,7 +301,7 @@ class Trainer:
         sd.pop("lr_lambdas", None)
         return {"format": 1, "epoch": self.epoch, "global_step": self.global_step,
                 "optimizer": self.optimizer.state_dict(), "scheduler": sd,
-                "scaler": self.scaler.state_dict(), "rng": _rng_state(self.device),
+                "scaler": self.scaler.state_dict(), "rng": rng_state(self.device),
                 "best_score": self.best_score, "best_epoch": self.best_epoch,
                 "records": [r.to_dict() for r in self.records],
                 "model_config": self.config.model.to_dict(),
@@ -490,7 +384,7 @@ class Trainer:
         self.epoch = int(st["epoch"]) + 1
         self.best_score, self.best_epoch = st.get("best_score"), st.get("best_epoch")
         self.records = [EpochRecord(**r) for r in st.get("records", [])]
-        _set_rng_state(st["rng"], self.device)
+        set_rng_state(st["rng"], self.device)
 
     # -- the run -------------------------------------------------------------------------------
     def _prepare_out(self, overwrite: bool = False) -> None:
@@ -562,52 +456,6 @@ class Trainer:
         w.add_scalar("epoch/lr", rec.lr, rec.epoch + 1)
         w.add_scalar("epoch/pairs_per_s", rec.pairs_per_s, rec.epoch + 1)
         w.flush()
-
-
-def resume_pairs(out: str | os.PathLike) -> list[Path]:
-    """The complete ``resume/epoch-NNNN`` folders of a run, newest first."""
-    root = Path(out) / RESUME_DIR
-    if not root.is_dir():
-        return []
-    pairs = [p for p in root.iterdir() if p.is_dir() and _PAIR.match(p.name)]
-    return sorted(pairs, key=lambda p: int(_PAIR.match(p.name).group(1)), reverse=True)
-
-
-def resume_candidates(out: str | os.PathLike) -> list[tuple[Path, Path]]:
-    """``(weights, state)`` pairs to resume from, best first: the complete pairs, newest first,
-    then ``last.safetensors`` + ``state.pt`` of a run written before pairs."""
-    out = Path(out)
-    found = [(p / LAST, p / STATE_FILE) for p in resume_pairs(out)]
-    if (out / STATE_FILE).exists():
-        found.append((out / LAST, out / STATE_FILE))
-    return found
-
-
-def publish_copy(src: Path, dst: Path) -> Path:
-    """Put a copy of the complete file ``src`` at ``dst`` atomically (a hard link when the file
-    system allows, else a byte copy)."""
-
-    def link(tmp: Path) -> None:
-        try:
-            os.link(src, tmp)
-        except OSError:
-            shutil.copyfile(src, tmp)
-
-    return atomic_save(dst, link)
-
-
-def check_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
-    """Refuse to resume nothing, to start over a run without ``overwrite``, or both flags."""
-    if resume and overwrite:
-        raise TmatchError("--resume and --overwrite contradict each other: --resume continues the run "
-                          f"in {out}, --overwrite starts it again; give one")
-    has_run = bool(resume_candidates(out))
-    if resume and not has_run:
-        raise TmatchError(f"nothing to resume in {out} (no {STATE_FILE}); drop --resume "
-                          "to start a new run there")
-    if not resume and has_run and not overwrite:
-        raise TmatchError(f"{out} already holds a run; pass --resume to continue it or "
-                          "--overwrite to start again")
 
 
 def train(config: TrainConfig, *, resume: bool = False, overwrite: bool = False,
