@@ -14,7 +14,8 @@ from tmatch.matchers.neural_local.describe import rectified_patches
 from tmatch.matchers.neural_local.detect import detect
 from tmatch.matchers.neural_local.supervision import correspondences, local_frames
 from tmatch.train.config import TrainConfig, load_config
-from tmatch.train.descriptor import fpr_at_95, hardest_triplet_loss, photo_groups, split
+from tmatch.train.descriptor import fpr_at_95, hardest_triplet_loss
+from tmatch.train.descriptor_data import photo_groups, split
 
 
 def _rotated(gray: np.ndarray, angle: float, scale: float):
