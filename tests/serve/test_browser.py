@@ -34,6 +34,12 @@ def launch(playwright, *args: str):
                                       args=["--no-sandbox", "--disable-dev-shm-usage", *args])
 
 
+def launch_with_camera(playwright, clip):
+    """Chromium whose camera plays ``clip`` (a .y4m), with the permission prompt answered."""
+    return launch(playwright, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                  f"--use-file-for-fake-video-capture={clip}")
+
+
 @pytest.fixture(scope="module")
 def playwright():
     try:  # chromium is here, so a missing driver is a broken set-up, not a reason to skip
@@ -150,8 +156,7 @@ def camera_clip(tmp_path_factory, photo) -> tuple[Path, Path]:
 
 def test_live_camera_draws_the_outline_within_2_s(playwright, live_server, camera_clip):
     clip, template = camera_clip
-    browser = launch(playwright, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                     f"--use-file-for-fake-video-capture={clip}")
+    browser = launch_with_camera(playwright, clip)
     try:
         context = browser.new_context()
         context.grant_permissions(["camera"], origin=live_server.url)
@@ -180,8 +185,7 @@ def test_live_camera_draws_the_outline_within_2_s(playwright, live_server, camer
 
 def test_live_template_picked_by_dragging_a_box_on_the_video(playwright, live_server, camera_clip):
     clip, _ = camera_clip
-    browser = launch(playwright, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                     f"--use-file-for-fake-video-capture={clip}")
+    browser = launch_with_camera(playwright, clip)
     try:
         page = browser.new_page()
         page.goto(live_server.url + "/")
