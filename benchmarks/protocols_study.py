@@ -6,8 +6,9 @@ multi-scale (0.25–4×, 9 scales), as the targets say "the better of SIFT and m
     tmatch bench report runs/study/photos --readme README.md --section protocols
     tmatch bench report runs/study/screens --readme README.md --section screens
 
-Resumable (each run folder keeps its records). Never run on OpenCV's sample photos here: they
-are the final test set, measured once with `tmatch bench --data ...` when a model is final.
+Resumable (each run folder keeps its records). OpenCV's sample photos are the final test set:
+measure on them once, when a model is final (`--photos /usr/share/doc/opencv-doc/examples/data
+--only photos --out runs/heldout`), never between iterations.
 """
 
 from __future__ import annotations
@@ -32,9 +33,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--only", choices=("photos", "screens"), default=None)
+    ap.add_argument("--photos", default=None, help="folder of photos for the photo protocols "
+                    "(default: the embedded sample set)")
     args = ap.parse_args()
     methods = [m for m in args.methods.split(",") if m]
-    runs = {"photos": (None, PHOTO_PROTOCOLS), "screens": (DataSpec("screens"), SCREEN_PROTOCOLS)}
+    photos = DataSpec.from_options(args.photos) if args.photos else None
+    runs = {"photos": (photos, PHOTO_PROTOCOLS), "screens": (DataSpec("screens"), SCREEN_PROTOCOLS)}
     for name, (data, protocols) in runs.items():
         if args.only and name != args.only:
             continue

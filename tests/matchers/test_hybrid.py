@@ -125,3 +125,35 @@ def test_bad_ecc_options_rejected():
     for opts in ({"ecc_min": 0.0}, {"ecc_min": 1.5}, {"ecc_side": 4}):
         with pytest.raises(InputError):
             tmatch.load_matcher("hybrid", locator="ncc", **opts)
+
+
+def test_neural_local_refiner_keeps_its_own_decision_and_describes_the_image_once(coffee, chelsea, located,
+                                                                                  monkeypatch):
+    """With ``refiner="neural-local"`` a wrong locator is overruled by the refiner's whole-image
+    answer, accepted on its presence head (not an inlier count), and the image is described once
+    for the region and the whole-image tries."""
+    from tmatch.matchers.neural_local.matcher import NeuralLocalMatcher
+
+    tpl = coffee[60:260, 180:420]
+    scene, hm = place(tpl, chelsea, 230, 170, 0.8, 30.0)
+    wrong = tmatch.Match(True, 0.9, geometry.rect_polygon(0, 0, 60, 60), (0, 0, 60, 60),
+                         geometry.mask_from_polygon(geometry.rect_polygon(0, 0, 60, 60), scene.shape[:2]))
+    calls = []
+    real = NeuralLocalMatcher.image_features
+    monkeypatch.setattr(NeuralLocalMatcher, "image_features", lambda self, im: calls.append(1) or real(self, im))
+    out = located(wrong, refiner="neural-local", min_inliers=10_000).match(tpl, scene)
+    assert out.found and out.extra["refined"] == "global"
+    assert corner_error(out, hm, tpl.shape[:2]) <= 4.0
+    assert calls == [1]
+
+
+def test_region_restricts_neural_local_keypoints(coffee, chelsea):
+    """``match_in_region`` on neural-local sees only the keypoints inside the region."""
+    nl = tmatch.load_matcher("neural-local", threads=1)
+    tpl = coffee[60:260, 180:420]
+    scene, hm = place(tpl, chelsea, 230, 170)
+    prep = nl.prepare(tpl)
+    inside = np.zeros(scene.shape[:2], bool)
+    inside[:, :] = geometry.mask_from_polygon(geometry.template_polygon(hm, tpl.shape[:2]), scene.shape[:2])
+    assert nl.match_in_region(prep, tpl, scene, inside).found
+    assert not nl.match_in_region(prep, tpl, scene, ~inside).found

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
 
 import cv2
 import numpy as np
@@ -92,16 +94,31 @@ def test_tiny_run_writes_weights_and_resumes(tmp_path, monkeypatch, astronaut, c
         cv2.imwrite(str(photos / f"p{i}.png"), cv2.cvtColor(im, cv2.COLOR_RGB2BGR))
     d = load_config("neural-local").to_dict()
     d["data"].update(sources=[{"kind": "folder", "path": str(photos)}], train_pairs=4, valid_pairs=2, train_size=0.5)
-    d["data"]["protocol_options"]["descriptor"].update(presence_pairs=4, text_share=0.5)
+    # one page of our own (1 page, 4 scales rendered into the test's cache) instead of the preset's 24
+    browser = shutil.which("chromium") is not None or bool(os.environ.get("TMATCH_CHROMIUM"))
+    d["data"]["protocol_options"]["descriptor"].update(presence_pairs=4, text_share=0.5, screen_pairs=2 * browser,
+                                                       screen_pages=1, screen_seed=7)
     d.update(epochs=1, batch_size=32, out=str(tmp_path / "run"), threads=1)
     lines: list[str] = []
     train_descriptor(TrainConfig.from_dict(d), echo=lines.append)
     run = tmp_path / "run"
-    for name in ("neural-local.json", "neural-local.safetensors", "last.safetensors",
+    for name in ("neural-local.json", "neural-local.safetensors", "neural-local.onnx", "last.safetensors",
                  "log.csv", "steps.csv", "loss.png"):
         assert (run / name).is_file(), name
     settings = json.loads((run / "neural-local.json").read_text())
     assert settings["matcher"] == "neural-local" and len(settings["presence"]["weights"]) == 5
+    assert any("re-rendered screen pairs" in s for s in lines) == browser
+    # the exported graph runs the trained weights: onnxruntime and numpy give the same descriptors
+    import tmatch
+
+    m = tmatch.load_matcher("neural-local", weights=run / "neural-local.safetensors")
+    assert m.describer.runtime == "onnxruntime"
+    patches = np.random.default_rng(1).integers(0, 256, (9, 32, 32)).astype(np.uint8)
+    from tmatch.matchers.neural_local.describe import Describer
+
+    plain = Describer(run / "neural-local.safetensors")
+    assert plain.runtime == "numpy"
+    assert np.abs(m.describer(patches) - plain(patches)).max() < 1e-4
     d["epochs"] = 2
     train_descriptor(TrainConfig.from_dict(d), resume=True, echo=lines.append)
     assert any("resuming after epoch 1" in s for s in lines)
@@ -133,3 +150,49 @@ def test_numpy_descriptor_equals_the_torch_network(tmp_path):
     got = Describer(tmp_path / "w.safetensors")(patches)
     assert got.shape == (7, 128)
     assert np.abs(got - want).max() < 1e-4
+
+
+def test_graph_of_other_weights_is_not_used(tmp_path):
+    """A graph exported from other weights (digest differs) is ignored: numpy runs the weights."""
+    import torch
+    from safetensors.torch import save_file
+
+    from tmatch.matchers.neural_local.describe import Describer, weights_digest
+    from tmatch.models.descriptor import PatchDescriptor
+    from tmatch.train.descriptor import export_graph
+
+    torch.manual_seed(0)
+    a, b = PatchDescriptor().eval(), PatchDescriptor().eval()
+    save_file({k: v.contiguous() for k, v in a.state_dict().items()}, str(tmp_path / "a.safetensors"))
+    save_file({k: v.contiguous() for k, v in b.state_dict().items()}, str(tmp_path / "b.safetensors"))
+    graph = export_graph(b, tmp_path / "b.onnx")
+    stale = Describer(tmp_path / "a.safetensors", graph=(graph, weights_digest(tmp_path / "b.safetensors")))
+    fresh = Describer(tmp_path / "b.safetensors", graph=(graph, weights_digest(tmp_path / "b.safetensors")))
+    assert stale.runtime == "numpy" and fresh.runtime == "onnxruntime"
+    patches = np.random.default_rng(0).integers(0, 256, (5, 32, 32)).astype(np.uint8)
+    with torch.no_grad():
+        want = a(torch.from_numpy(patches).float()[:, None]).numpy()
+    assert np.abs(stale(patches) - want).max() < 1e-4
+
+
+def test_screen_patch_pairs_are_the_same_place_at_two_display_scales(tmp_path):
+    """Windows of one page rendered at two scales: the mapped keypoints' patches correlate as
+    strongly as an exact crop allows, and far better than unrelated pairs."""
+    from tmatch.data.screens import ScreenSource, write_screens
+    from tmatch.train.descriptor import DEFAULTS
+    from tmatch.train.descriptor_data import mine_screen_patches
+
+    if shutil.which("chromium") is None and not os.environ.get("TMATCH_CHROMIUM"):
+        pytest.skip("needs Debian's chromium")
+    src = ScreenSource(write_screens(tmp_path / "pages", pages=1, seed=7))
+    ps = mine_screen_patches(np.random.default_rng(0), src, 6, dict(DEFAULTS))
+    assert len(ps) > 50 and ps.a.shape == ps.b.shape and len(np.unique(ps.pair)) >= 4
+    a = ps.a.reshape(len(ps), -1).astype(float)
+    b = ps.b.reshape(len(ps), -1).astype(float)
+    a -= a.mean(1, keepdims=True)
+    b -= b.mean(1, keepdims=True)
+
+    def corr(x, y):
+        return (x * y).sum(1) / np.sqrt((x * x).sum(1) * (y * y).sum(1) + 1e-9)
+
+    assert np.median(corr(a, b)) > 0.8 and np.median(corr(a, np.roll(b, 7, 0))) < 0.5

@@ -1,12 +1,13 @@
 """``hybrid``: neural localisation, then geometric refinement inside the neural region.
 
 A locator (default ``neural``) says where the template is — robust to absence, blur and
-lighting. A feature matcher (default ``sift``) then runs on the image keypoints inside that region
-(dilated by ``margin``) and fits a homography. The refined answer is accepted only when it is
+lighting. A keypoint matcher (default ``neural-local``: learned descriptors, any angle, 0.25×–4×;
+or ``sift``, ``akaze``, ``orb``) then runs on the image keypoints inside that region (dilated by
+``margin``) and fits a homography. The refined answer is accepted only when it is
 consistent: a plausible homography, enough inliers, and a polygon overlapping the locator's
 (IoU ≥ ``consistency``). Otherwise, with ``fallback``, the feature matcher runs on the whole
-image and its answer is taken when it is itself convincing (plausible homography, at least
-``min_inliers`` inliers). Otherwise, with ``ecc``, the locator's transform is refined to a full
+image and its answer is taken when it is itself convincing (plausible homography, and at least
+``min_inliers`` inliers — or, for ``neural-local``, its learned presence head's decision). Otherwise, with ``ecc``, the locator's transform is refined to a full
 homography by intensity alignment (OpenCV's ECC, robust to gain and bias) on the located region,
 accepted when the alignment converges with a correlation of at least ``ecc_min`` and stays
 consistent; failing that the locator's answer stands. ``extra["refined"]`` says which:
@@ -35,12 +36,12 @@ class HybridMatcher(Matcher):
 
     Args:
         locator: name of the localising matcher (``neural`` by default).
-        refiner: name of a feature matcher (``sift``, ``akaze`` or ``orb``).
+        refiner: name of a keypoint matcher (``neural-local``, ``sift``, ``akaze`` or ``orb``).
         margin: region dilation, as a fraction of the located box's larger side.
         consistency: least polygon IoU between refined and located results to accept refinement.
-        min_inliers: least RANSAC inliers to accept refinement.
+        min_inliers: least RANSAC inliers to accept refinement (OpenCV refiners).
         locator_options: options passed to the locator (e.g. ``{"weights": PATH}``).
-        refiner_options: options passed to the feature matcher (e.g. ``{"ratio": 0.8}``).
+        refiner_options: options passed to the keypoint matcher (e.g. ``{"ratio": 0.8}``).
         weights: shorthand for ``locator_options["weights"]``.
         fallback: when the region gives no consistent refinement, try the whole image.
         ecc: refine the locator's transform by ECC when the feature matcher cannot.
@@ -49,17 +50,19 @@ class HybridMatcher(Matcher):
     """
 
     name = "hybrid"
-    description = "neural localisation + SIFT (or ECC) homography refined inside the neural region"
+    description = "neural localisation + learned-keypoint (neural-local) or ECC homography refined in its region"
     multi_instance = True
 
     OPTIONS = (
         Option("locator", str, "neural", "name of the localising matcher"),
-        Option("refiner", str, "sift", "a feature matcher: sift, akaze or orb", choices=("sift", "akaze", "orb")),
+        Option("refiner", str, "neural-local", "a keypoint matcher: neural-local, sift, akaze or orb",
+               choices=("sift", "akaze", "orb", "neural-local")),
         Option("margin", float, 0.25, "region dilation, share of the located box's larger side", low=0.0),
         Option("consistency", float, 0.3, "least polygon IoU between refined and located results", low=0.0, high=1.0),
-        Option("min_inliers", int, 8, "least RANSAC inliers to accept a refinement", low=0),
+        Option("min_inliers", int, 8, "least RANSAC inliers to accept a refinement (OpenCV refiners; "
+               "neural-local decides with its presence head)", low=0),
         Option("locator_options", dict, None, "options of the locator, e.g. {'weights': PATH}", optional=True),
-        Option("refiner_options", dict, None, "options of the feature matcher, e.g. {'ratio': 0.8}", optional=True),
+        Option("refiner_options", dict, None, "options of the keypoint matcher, e.g. {'ratio': 0.8}", optional=True),
         Option("weights", Path, None, "shorthand for locator_options['weights']", optional=True),
         Option("fallback", bool, True, "with no consistent refinement in the region, try the whole image"),
         Option("ecc", bool, True, "refine the locator's transform by ECC when the feature matcher cannot"),
@@ -89,9 +92,10 @@ class HybridMatcher(Matcher):
         opts.update(accepted_options(self.locator, run))
         self._locator = load_matcher(self.locator, **opts)
         ref = load_matcher(self.refiner, **(self.refiner_options or {}))
-        if not isinstance(ref, FeatureMatcher):
-            raise InputError(f"refiner must be a feature matcher (sift, akaze, orb), got {self.refiner!r}")
-        self._refiner: FeatureMatcher = ref
+        if not callable(getattr(ref, "match_in_region", None)):
+            raise InputError(f"refiner must be a keypoint matcher (sift, akaze, orb, neural-local), "
+                             f"got {self.refiner!r}")
+        self._refiner = ref
         self.compute = self._locator.compute
 
     @property
@@ -128,17 +132,33 @@ class HybridMatcher(Matcher):
         return cv2.dilate(loc.mask.astype(np.uint8), k) > 0
 
     def _convincing(self, ref: Match, template: np.ndarray, image: np.ndarray) -> bool:
-        return (ref.found and FeatureMatcher.inliers(ref) >= self.min_inliers
+        """A refiner's answer stands on its own: found with a plausible homography, and either
+        ``min_inliers`` inliers or (a refiner with a learned presence head) its own decision."""
+        enough = getattr(self._refiner, "decides_presence", False) or \
+            FeatureMatcher.inliers(ref) >= self.min_inliers
+        return (ref.found and enough
                 and geometry.plausible_homography(ref.homography, template.shape[:2], image.shape[:2]))
 
     def _refine(self, loc: Match, prepared_ref: Any, template: np.ndarray, image: np.ndarray) -> Match:
+        # A refiner that describes the whole image once (neural-local) is given its features for
+        # both the region and the whole-image try; the OpenCV ones detect inside the region.
+        described = getattr(self._refiner, "image_features", None)
+        feats: list[Any] = []
+
+        def refine(region: np.ndarray | None) -> Match:
+            if described is None:
+                return self._refiner.match_in_region(prepared_ref, template, image, region)
+            if not feats:
+                feats.append(described(image))
+            return self._refiner.match_in_region(prepared_ref, template, image, region, features=feats[0])
+
         if loc.found and loc.box is not None and loc.polygon is not None:
-            ref = self._refiner.match_in_region(prepared_ref, template, image, self._region(loc))
+            ref = refine(self._region(loc))
             if self._convincing(ref, template, image) and \
                     geometry.polygon_iou(ref.polygon, loc.polygon) >= self.consistency:
                 return self._accept(ref, loc, "region")
         if self.fallback:  # a convincing whole-image answer outweighs an alignment from the locator
-            ref = self._refiner.match_in_region(prepared_ref, template, image, None)
+            ref = refine(None)
             if self._convincing(ref, template, image):
                 return self._accept(ref, loc, "global")
         if self.ecc and loc.found and loc.homography is not None:

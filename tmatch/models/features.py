@@ -124,7 +124,9 @@ def graph_path() -> Path:
     return cached_graph()
 
 
-def _session(graph: str | os.PathLike | bytes, threads: int | None, device: str = "cpu"):
+def onnx_session(graph: str | os.PathLike | bytes, threads: int | None, device: str = "cpu"):
+    """An onnxruntime session of a graph (path or bytes), quiet, ``threads`` intra-op threads
+    (``None``: onnxruntime's default), CUDA first when ``device == "cuda"``."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -159,7 +161,7 @@ def correlate(x: np.ndarray, kernels: np.ndarray, threads: int | None = None) ->
     n = kernels.shape[-1]
     lo, hi = n // 2, n - 1 - n // 2
     if threads not in _CORRELATE:
-        _CORRELATE[threads] = _session(SHIPPED_CORRELATE, threads)
+        _CORRELATE[threads] = onnx_session(SHIPPED_CORRELATE, threads)
     pads = np.array([0, 0, lo, lo, 0, 0, hi, hi], np.int64)
     return _CORRELATE[threads].run(None, {"x": x[None], "kernels": kernels, "pads": pads})[0][0]
 
@@ -221,7 +223,7 @@ class Lite0Features:
 
     def _build(self):
         if self.runtime == "onnx":
-            return _session(graph_path(), self.threads, self.device)
+            return onnx_session(graph_path(), self.threads, self.device)
         return _stages(self._pretrained).to(self.device)
 
     def __call__(self, x: np.ndarray) -> list[np.ndarray]:

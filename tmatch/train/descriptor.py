@@ -30,6 +30,7 @@ from __future__ import annotations
 import csv
 import json
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -40,19 +41,24 @@ import numpy as np
 from tmatch import geometry
 from tmatch.errors import TmatchError
 from tmatch.files import atomic_save, atomic_write
+from tmatch.data.screens import ScreenSource
+from tmatch.matchers.neural_local.describe import weights_digest
 from tmatch.matchers.neural_local.presence import STATS, PresenceHead
 from tmatch.train.config import TrainConfig, save_config
 from tmatch.train.descriptor_data import (
     Bank,
     build_banks,
     cached_patches,
+    join_patches,
     mine_patches,
+    mine_screen_patches,
     photometric,
     source_image,
 )
 
 DEFAULTS = {"text_share": 0.3, "cutout_share": 0.2, "patches_per_pair": 128, "presence_pairs": 300,
-            "magnify": 3.0, "contrast": 0.03, "margin": 1.0, "keypoints": 800}
+            "magnify": 3.0, "contrast": 0.03, "margin": 1.0, "keypoints": 800,
+            "screen_pairs": 0, "screen_pages": 24, "screen_seed": 2, "crop_share": 0.0}
 
 
 # -------------------------------------------------------------------------- loss
@@ -187,6 +193,14 @@ def train_descriptor(config: TrainConfig, *, resume: bool = False, overwrite: bo
         va = cached_patches({**recipe, "part": "valid", "n": config.data.valid_pairs}, lambda: mine_patches(
             np.random.default_rng(config.seed + 1), valid_bank, max(1, config.data.valid_pairs), opts, hom,
             echo), echo)
+        if opts["screen_pairs"]:
+            echo(f"mining patches from {opts['screen_pairs']} re-rendered screen pairs "
+                 f"({opts['screen_pages']} pages, seed {opts['screen_seed']})")
+            tr = join_patches(tr, cached_patches(
+                {**recipe, "part": "screens", "n": opts["screen_pairs"]}, lambda: mine_screen_patches(
+                    np.random.default_rng(config.seed + 2), ScreenSource(pages=opts["screen_pages"],
+                                                                         seed=opts["screen_seed"]),
+                    opts["screen_pairs"], opts, echo), echo))
         echo(f"patch pairs: {len(tr)} train, {len(va)} valid")
 
         torch.manual_seed(config.seed)
@@ -240,8 +254,10 @@ def train_descriptor(config: TrainConfig, *, resume: bool = False, overwrite: bo
         atomic_save(weights, lambda p: save_file(
             {k: v.contiguous() for k, v in net.state_dict().items()}, str(p),
             metadata={"matcher": "neural-local", "width": str(net.width), "dim": str(net.dim)}))
+        graph = export_graph(net, out / "neural-local.onnx")
         settings = {"matcher": "neural-local", "magnify": opts["magnify"], "contrast": opts["contrast"],
-                    "network": {"class": "PatchDescriptor", "width": net.width, "dim": net.dim}}
+                    "network": {"class": "PatchDescriptor", "width": net.width, "dim": net.dim},
+                    "graph": {"file": graph.name, "weights_digest": weights_digest(weights)}}
         atomic_write(out / "neural-local.json", json.dumps(settings, indent=1))
         echo(f"fitting the presence head on {opts['presence_pairs']} episodes")
         head, metrics = fit_presence(weights, train_bank, valid_bank, opts, hom, config, echo)
@@ -253,6 +269,24 @@ def train_descriptor(config: TrainConfig, *, resume: bool = False, overwrite: bo
         atomic_write(out / "neural-local.json", json.dumps(settings, indent=1))
     echo(f"wrote {weights} and {out / 'neural-local.json'}")
     return DescriptorResult(weights, out / "neural-local.json", metrics)
+
+
+def export_graph(net, path: Path) -> Path:
+    """The descriptor network as ONNX (``(N, 1, 32, 32)`` float patches → ``(N, D)``), written
+    atomically; the matcher runs it with onnxruntime (see :class:`Describer`)."""
+    import torch
+
+    net = net.eval()
+
+    def write(p: Path) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(net, torch.zeros(2, 1, 32, 32), str(p), input_names=["patches"],
+                              output_names=["descriptors"], dynamic_axes={"patches": {0: "n"},
+                              "descriptors": {0: "n"}}, opset_version=17, dynamo=False)
+
+    atomic_save(path, write)
+    return path
 
 
 def _lr(config: TrainConfig, step: int, total: int) -> float:

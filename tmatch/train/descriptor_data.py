@@ -11,7 +11,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import cv2
 import numpy as np
@@ -23,8 +23,11 @@ from tmatch.matchers.neural_local.detect import detect
 from tmatch.matchers.neural_local.supervision import correspondences
 from tmatch.train.config import TrainConfig
 
+if TYPE_CHECKING:
+    from tmatch.data.screens import ScreenSource
+
 #: bump when the patch recipe changes: cached patch sets carry it in their key.
-PATCH_VERSION = 1
+PATCH_VERSION = 2
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 #: photos are read at most this long side.
 BANK_SIDE = 640
@@ -200,6 +203,21 @@ def random_view(rng: np.random.Generator, src: np.ndarray, background: np.ndarra
     return np.where(cover, view, bg), hm
 
 
+def template_crop(rng: np.random.Generator, src: np.ndarray, hm: np.ndarray, side: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """A template-sized crop (32–240 px a side) of ``src`` around what the ``side``² view shows,
+    and the view homography from the crop's pixels. Templates are cut out of their context, so
+    the patches of keypoints near their edges repeat the border where the search image shows
+    more; training on such crops teaches the descriptor to rely on what is inside."""
+    h, w = src.shape[:2]
+    c = cv2.perspectiveTransform(np.array([[[side / 2, side / 2]]], np.float64), np.linalg.inv(hm))[0, 0]
+    cw, ch = (int(min(n, rng.integers(32, 241))) for n in (w, h))
+    x0 = int(np.clip(round(c[0] - cw / 2 + rng.uniform(-0.25, 0.25) * cw), 0, w - cw))
+    y0 = int(np.clip(round(c[1] - ch / 2 + rng.uniform(-0.25, 0.25) * ch), 0, h - ch))
+    shift = np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
+    return np.ascontiguousarray(src[y0:y0 + ch, x0:x0 + cw]), hm @ shift
+
+
 # ----------------------------------------------------------------------- patches
 @dataclass
 class PatchSet:
@@ -223,6 +241,8 @@ def mine_patches(rng: np.random.Generator, bank: Bank, pairs: int, opts: dict, h
         bg = bank.photos[int(rng.integers(len(bank.photos)))]
         view, hm = random_view(rng, src, bg, hom)
         view = photometric(rng, view)
+        if rng.random() < opts["crop_share"]:  # side A is a template: a small crop, nothing around it
+            src, hm = template_crop(rng, src, hm, VIEW)
         ka, kb = detect(src, opts["keypoints"], opts["contrast"]), detect(view, opts["keypoints"], opts["contrast"])
         pairs_ab = correspondences(ka, kb, hm)
         if len(pairs_ab) > opts["patches_per_pair"]:
@@ -238,6 +258,69 @@ def mine_patches(rng: np.random.Generator, bank: Bank, pairs: int, opts: dict, h
     if not A:
         raise DataError("no keypoint correspondences found in the training pictures")
     return PatchSet(np.concatenate(A), np.concatenate(B), np.concatenate(P))
+
+
+def mine_screen_patches(rng: np.random.Generator, src: "ScreenSource", pairs: int, opts: dict,
+                        echo: Callable[[str], None] | None = None) -> PatchSet:
+    """Patch pairs from our own pages re-rendered at two display scales.
+
+    The pages (a :class:`~tmatch.data.screens.ScreenSource`: rendered by headless Chromium at
+    device scale factors 1, 1.25, 1.5 and 2; train on a seed the benchmark does not use) are laid out on a 4-CSS-pixel grid, so a window whose corner lies on that grid starts at a
+    whole device pixel at every scale and the map between two renders is exact:
+    ``x_b = (x_a + 0.5) · b / a − 0.5`` (pixel centres). Each view pair is one random window
+    (160–400 CSS pixels a side) of one page at two different scales, with light photometric
+    damage; with probability ``opts["crop_share"]`` side A is only an element-sized part of it
+    (32–160 × 24–120 CSS pixels), as a template is.
+    """
+    from tmatch.data.screen_pages import GRID, SCALES
+
+    A, B, P = [], [], []
+    t0 = time.perf_counter()
+    for i in range(pairs):
+        page = int(rng.integers(len(src.pages)))
+        a, b = (float(v) for v in rng.choice(SCALES, 2, replace=False))
+        ga = cv2.cvtColor(src.rendered(page, a), cv2.COLOR_RGB2GRAY)
+        gb = cv2.cvtColor(src.rendered(page, b), cv2.COLOR_RGB2GRAY)
+        css_h, css_w = round(ga.shape[0] / a), round(ga.shape[1] / a)
+        side = int(rng.integers(160, 401)) // GRID * GRID
+        wx, wy = min(side, css_w) // GRID * GRID, min(side, css_h) // GRID * GRID
+        x0 = int(rng.integers(0, max(1, (css_w - wx) // GRID + 1))) * GRID
+        y0 = int(rng.integers(0, max(1, (css_h - wy) // GRID + 1))) * GRID
+        xa, ya, ax, ay = x0, y0, wx, wy  # side A's window: the same, or (a template) a small part of it
+        if rng.random() < opts["crop_share"]:
+            ax = int(rng.integers(8, 41)) * GRID if wx > 32 else wx
+            ay = int(rng.integers(6, 31)) * GRID if wy > 24 else wy
+            ax, ay = min(ax, wx), min(ay, wy)
+            xa = x0 + int(rng.integers(0, (wx - ax) // GRID + 1)) * GRID
+            ya = y0 + int(rng.integers(0, (wy - ay) // GRID + 1)) * GRID
+        wa = ga[round(ya * a):round((ya + ay) * a), round(xa * a):round((xa + ax) * a)]
+        wb = gb[round(y0 * b):round((y0 + wy) * b), round(x0 * b):round((x0 + wx) * b)]
+        wa, wb = photometric(rng, wa, 0.4), photometric(rng, wb, 0.4)
+        r = b / a
+        hm = np.array([[r, 0.0, 0.5 * r - 0.5 + (xa - x0) * b], [0.0, r, 0.5 * r - 0.5 + (ya - y0) * b],
+                       [0.0, 0.0, 1.0]])
+        ka, kb = detect(wa, opts["keypoints"], opts["contrast"]), detect(wb, opts["keypoints"], opts["contrast"])
+        pairs_ab = correspondences(ka, kb, hm)
+        if len(pairs_ab) > opts["patches_per_pair"]:
+            pairs_ab = pairs_ab[rng.choice(len(pairs_ab), opts["patches_per_pair"], replace=False)]
+        if len(pairs_ab) == 0:
+            continue
+        A.append(rectified_patches(wa, ka.take(pairs_ab[:, 0]), opts["magnify"]))
+        B.append(rectified_patches(wb, kb.take(pairs_ab[:, 1]), opts["magnify"]))
+        P.append(np.full(len(pairs_ab), i, np.int32))
+        if echo and (i + 1) % 100 == 0:
+            echo(f"  {i + 1}/{pairs} screen pairs, {sum(map(len, P))} patch pairs "
+                 f"({time.perf_counter() - t0:.0f} s)")
+    if not A:
+        raise DataError("no keypoint correspondences found in the rendered pages")
+    return PatchSet(np.concatenate(A), np.concatenate(B), np.concatenate(P))
+
+
+def join_patches(first: PatchSet, second: PatchSet) -> PatchSet:
+    """Both sets in one; the second's view-pair ids follow the first's."""
+    off = int(first.pair.max()) + 1 if len(first) else 0
+    return PatchSet(np.concatenate([first.a, second.a]), np.concatenate([first.b, second.b]),
+                    np.concatenate([first.pair, second.pair + off]))
 
 
 def cached_patches(key: dict, make: Callable[[], PatchSet], echo: Callable[[str], None]) -> PatchSet:

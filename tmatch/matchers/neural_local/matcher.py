@@ -65,12 +65,14 @@ class NeuralLocalMatcher(Matcher):
 
     name = "neural-local"
     fit_share = 1.0  # keypoints carry their own scale (as for sift): shrink only to fit
+    decides_presence = True  # found = the learned presence head's decision (hybrid trusts it)
     description = "learned rotation/scale-invariant local descriptors + MAGSAC homography + learned presence"
 
     OPTIONS = (
         Option("weights", Path, None, "descriptor weights (.safetensors, JSON beside it); default: the shipped ones",
                optional=True),
-        Option("max_points", int, 1500, "keypoints kept in the search image", low=16),
+        Option("max_points", int, 1500, "keypoints kept in a 640x480 search image; a larger one keeps "
+               "as many per pixel (its longer side capped by max_side)", low=16),
         Option("template_points", int, 1000, "keypoints kept in the template", low=16),
         Option("max_side", int, 1280, "longer side the search image is shrunk to before detection", low=64),
         Option("min_side", int, 256, "longer side a smaller search image is enlarged to (templates "
@@ -91,7 +93,9 @@ class NeuralLocalMatcher(Matcher):
         self.contrast = float(settings.get("contrast", 0.03))
         self.head = PresenceHead.from_dict(settings["presence"]) if "presence" in settings \
             else PresenceHead.untrained()
-        self.describer = Describer(path, self.threads)
+        graph = settings.get("graph")
+        self.describer = Describer(path, self.threads, None if not graph else
+                                   (path.parent / graph["file"], graph["weights_digest"]))
 
     # --- stages
     def features(self, rgb: np.ndarray, max_points: int, max_side: int | None,
@@ -115,13 +119,39 @@ class NeuralLocalMatcher(Matcher):
         dist = np.linalg.norm(tpl.descriptors[pairs[:, 0]] - img.descriptors[pairs[:, 1]], axis=1)
         return fit(src, dst, dist, template_hw, image_hw, self.ransac_threshold)
 
-    def _match(self, prepared: LocalFeatures, template: np.ndarray, image: np.ndarray) -> Match:
+    def image_features(self, image: np.ndarray) -> LocalFeatures:
+        """The search image's keypoints and descriptors (the work of :meth:`match` on the image)."""
         with limit_threads(self.threads):
-            img = self.features(image, self.max_points, self.max_side, self.min_side)
-        th, tw = template.shape[:2]
-        v = self.verify(prepared, img, (th, tw), image.shape[:2])
+            return self.features(image, self.point_budget(image.shape[:2]), self.max_side, self.min_side)
+
+    def point_budget(self, image_hw: tuple[int, int]) -> int:
+        """Keypoints kept in a search image of ``image_hw``: ``max_points`` per 640×480 pixels of
+        the working size (a page of small text has keypoints everywhere; a fixed budget would
+        keep only the strongest few and miss a small element)."""
+        h, w = image_hw
+        f = min(1.0, self.max_side / max(h, w, 1))
+        return int(round(self.max_points * max(1.0, (h * f) * (w * f) / (640 * 480))))
+
+    def match_in_region(self, prepared: LocalFeatures, template: np.ndarray, image: np.ndarray,
+                        region: np.ndarray | None, features: LocalFeatures | None = None) -> Match:
+        """Match with image keypoints restricted to ``region`` ``(H, W)`` bool (all when None);
+        ``features``: the image's, when already computed (:meth:`image_features`)."""
+        img = self.image_features(image) if features is None else features
+        if region is not None and len(img.keypoints):
+            xy = np.clip(np.round(img.keypoints.points).astype(int), 0, [region.shape[1] - 1, region.shape[0] - 1])
+            keep = np.nonzero(region[xy[:, 1], xy[:, 0]])[0]
+            img = LocalFeatures(img.keypoints.take(keep), img.descriptors[keep])
+        return self._decide(prepared, img, template.shape[:2], image.shape[:2])
+
+    def _match(self, prepared: LocalFeatures, template: np.ndarray, image: np.ndarray) -> Match:
+        return self._decide(prepared, self.image_features(image), template.shape[:2], image.shape[:2])
+
+    def _decide(self, prepared: LocalFeatures, img: LocalFeatures, template_hw: tuple[int, int],
+                image_hw: tuple[int, int]) -> Match:
+        th, tw = template_hw
+        v = self.verify(prepared, img, (th, tw), image_hw)
         p = self.head.probability(v.stats())
         extra = {"matches": v.matches, "inliers": v.inliers}
         if v.homography is None or not v.plausible or p < 0.5:
-            return Match.absent(image.shape[:2], score=p, method=self.name, **extra)
-        return self._from_homography(v.homography, (th, tw), image.shape[:2], p, **extra)
+            return Match.absent(image_hw, score=p, method=self.name, **extra)
+        return self._from_homography(v.homography, (th, tw), image_hw, p, **extra)
