@@ -98,3 +98,35 @@ def test_feature_tiny_search_image_is_enlarged_before_detection(matcher, chelsea
     m = matcher.match(chelsea[50:250, 100:350], image)
     assert m.found
     assert geometry.polygon_iou(m.polygon, geometry.rect_polygon(20, 10, 50, 40)) >= 0.9
+
+
+def test_feature_few_matches_are_fitted_with_a_similarity():
+    """Six matches of a 2× capture (one wrong): the homography's eight free parameters would bend
+    to the noise; the similarity tried below eight inliers puts the corners within a pixel."""
+    from tmatch.matchers.neural_local.verify import fit
+
+    rng = np.random.default_rng(0)
+    src = rng.uniform(0, 90, (6, 2))
+    want = np.array([[2.0, 0.0, 30.0], [0.0, 2.0, 40.0], [0.0, 0.0, 1.0]])
+    dst = src * 2.0 + [30.0, 40.0] + rng.normal(0, 0.8, (6, 2))
+    dst[5] = [400.0, 10.0]  # a wrong match
+    v = fit(src, dst, np.full(6, 0.5), (90, 90), (400, 500), threshold=4.0)
+    assert v.inliers == 5 and v.plausible
+    corners = geometry.template_polygon(v.homography, (90, 90))
+    truth = geometry.template_polygon(geometry.from_cv_homography(want), (90, 90))
+    assert np.abs(corners - truth).max() < 2.0
+
+
+def test_feature_many_matches_keep_the_homography():
+    """Under a real perspective with many matches the homography stands (no similarity)."""
+    from tmatch.matchers.neural_local.verify import fit
+
+    rng = np.random.default_rng(1)
+    src = rng.uniform(0, 200, (40, 2)).astype(np.float32)
+    hm = cv2.getPerspectiveTransform(np.float32([[0, 0], [200, 0], [200, 200], [0, 200]]),
+                                     np.float32([[100, 50], [300, 90], [300, 230], [100, 290]]))
+    dst = cv2.perspectiveTransform(src[None], hm)[0]
+    v = fit(src, dst, np.full(40, 0.5), (200, 200), (400, 500))
+    assert v.inliers == 40
+    fitted = cv2.perspectiveTransform(src[None], geometry.to_cv_homography(v.homography))[0]
+    assert np.abs(fitted - dst).max() < 0.05

@@ -71,6 +71,21 @@ def mutual_matches(query: np.ndarray, train: np.ndarray, ratio: float = 0.9) -> 
     return np.stack([qi[keep], nn12[keep]], axis=1)
 
 
+#: below this many homography inliers a similarity (rotation, scale, shift) is tried as well.
+FEW = 8
+
+
+def _similarity(src: np.ndarray, dst: np.ndarray, threshold: float) -> tuple[np.ndarray | None, np.ndarray]:
+    """RANSAC similarity ``src`` → ``dst`` as a 3×3 (OpenCV convention) and its inlier mask."""
+    a, inl = cv2.estimateAffinePartial2D(src.reshape(-1, 1, 2).astype(np.float64),
+                                         dst.reshape(-1, 1, 2).astype(np.float64), method=cv2.RANSAC,
+                                         ransacReprojThreshold=float(threshold), maxIters=2000,
+                                         confidence=0.999)
+    if a is None or not np.isfinite(a).all():
+        return None, np.zeros(len(src), bool)
+    return np.vstack([a, [0.0, 0.0, 1.0]]), inl.ravel().astype(bool)
+
+
 def fit(src: np.ndarray, dst: np.ndarray, distances: np.ndarray, template_hw: tuple[int, int],
         image_hw: tuple[int, int], threshold: float = 4.0) -> Verified:
     """Fit a homography to ``src`` ``(M, 2)`` → ``dst`` ``(M, 2)`` with MAGSAC++.
@@ -88,6 +103,10 @@ def fit(src: np.ndarray, dst: np.ndarray, distances: np.ndarray, template_hw: tu
     if hm_cv is None or not np.isfinite(hm_cv).all():
         return Verified(None, m, 0, 2.0, 0.0, False)
     inl = inl.ravel().astype(bool)
+    if inl.sum() < FEW:  # a similarity explains few matches more stably than 8 free parameters
+        sim, sim_inl = _similarity(src, dst, threshold)
+        if sim is not None and sim_inl.sum() >= max(3, inl.sum()):
+            hm_cv, inl = sim, sim_inl
     n_in = int(inl.sum())
     hm = geometry.from_cv_homography(hm_cv)
     th, tw = template_hw
