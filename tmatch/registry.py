@@ -30,11 +30,13 @@ MATCHERS: dict[str, str] = {
 
 #: the matcher of ``tmatch match``, ``video``, ``bench`` and ``load_matcher()`` with no name.
 DEFAULT_MATCHER = "hybrid"
-#: why (``tmatch methods`` prints it): measured in docs/bench.md, first 24 items, seed 0.
-DEFAULT_REASON = ("most accurate in docs/bench.md: best or tied on 6 of 10 protocol rows (warp IoU 0.944, rotate "
-                  "0.903, perspective 0.979, screen 0.779; 100% absent on negatives) at about 170 ms "
-                  "a pair on one CPU thread; `neural` is faster (about 60 ms) but weaker on rotations, "
-                  "zoom-in and screens; `sift` when speed matters most on textured photos")
+#: why (``tmatch methods`` prints it): measured by benchmarks/protocols_study.py (24 cases a protocol, seed 0).
+DEFAULT_REASON = ("most accurate in the README's tables: on the sample photos any-angle rotation 0.980, zoom-out "
+                  "0.841, zoom-in 0.860, perspective 0.921, warp 0.927, re-rendered screens 0.846, absent "
+                  "95.8%; on OpenCV's held-out photos first or tied on 5 of 7 protocols; neural localisation "
+                  "refined by neural-local's learned keypoints, about 1.9x SIFT's time on one CPU thread; "
+                  "`neural` is faster (about 50 ms) but weaker on rotations, zoom-in and screens; "
+                  "`neural-local` alone is 1.3x SIFT's time")
 
 
 def list_matchers() -> list[str]:

@@ -39,13 +39,12 @@ def rectified_patches(image: np.ndarray, kps: Keypoints, magnify: float = 3.0) -
     side = np.maximum(magnify * kps.sizes, 1.0)
     step = side / PATCH
     level = np.clip(np.floor(np.log2(np.maximum(step, 1.0))).astype(int), 0, 6)
-    g = (np.arange(PATCH) + 0.5) / PATCH - 0.5  # grid in units of the patch side
-    u, v = np.meshgrid(g, g)  # (32, 32): u along x, v along y
+    g = ((np.arange(PATCH) + 0.5) / PATCH - 0.5).astype(np.float32)  # grid in units of the patch side
+    u, v = (t.reshape(1, -1) for t in np.meshgrid(g, g))  # (1, 32·32): u along x, v along y
     a = np.deg2rad(kps.angles)
-    c, s = np.cos(a)[:, None, None], np.sin(a)[:, None, None]
-    sd = side[:, None, None]
-    xs = kps.points[:, 0, None, None] + sd * (c * u - s * v)
-    ys = kps.points[:, 1, None, None] + sd * (s * u + c * v)
+    # each patch is an affine map of the grid: x = x0 + ax·u + bx·v, y = y0 + ay·u + by·v
+    ax, bx = side * np.cos(a), -side * np.sin(a)
+    ay, by = side * np.sin(a), side * np.cos(a)
     out = np.zeros((n, PATCH, PATCH), np.uint8)
     pyramid = [image]
     for lv in np.unique(level):
@@ -59,10 +58,11 @@ def rectified_patches(image: np.ndarray, kps: Keypoints, magnify: float = 3.0) -
         img = pyramid[lv]
         sy, sx = image.shape[0] / img.shape[0], image.shape[1] / img.shape[1]
         for chunk in np.array_split(idx, -(-len(idx) // 1000)):  # remap maps stay < 32767 rows
-            mx = ((xs[chunk] + 0.5) / sx - 0.5).astype(np.float32).reshape(-1, PATCH)
-            my = ((ys[chunk] + 0.5) / sy - 0.5).astype(np.float32).reshape(-1, PATCH)
-            out[chunk] = cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-                                   ).reshape(-1, PATCH, PATCH)
+            col = (lambda t: t[chunk, None].astype(np.float32))
+            mx = col((kps.points[:, 0] + 0.5) / sx - 0.5) + col(ax / sx) * u + col(bx / sx) * v
+            my = col((kps.points[:, 1] + 0.5) / sy - 0.5) + col(ay / sy) * u + col(by / sy) * v
+            out[chunk] = cv2.remap(img, mx.reshape(-1, PATCH), my.reshape(-1, PATCH), cv2.INTER_LINEAR,
+                                   borderMode=cv2.BORDER_REPLICATE).reshape(-1, PATCH, PATCH)
     return out
 
 
