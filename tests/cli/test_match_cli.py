@@ -143,7 +143,7 @@ def test_default_matcher_everywhere(run, photo, monkeypatch):
     seen = _capture_load(monkeypatch)
     assert run("match", photo, photo).exit_code == 0 and seen[0][0] == DEFAULT_MATCHER
     res = run("methods")
-    assert f"default: {DEFAULT_MATCHER}" in res.output and "docs/bench.md" in res.output
+    assert f"default: {DEFAULT_MATCHER}" in res.output and "README" in res.output  # where it was measured
     import inspect
 
     from tmatch.cli.bench import bench_cmd

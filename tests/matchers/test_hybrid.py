@@ -127,24 +127,26 @@ def test_bad_ecc_options_rejected():
             tmatch.load_matcher("hybrid", locator="ncc", **opts)
 
 
-def test_neural_local_refiner_keeps_its_own_decision_and_describes_the_image_once(coffee, chelsea, located,
-                                                                                  monkeypatch):
-    """With ``refiner="neural-local"`` a wrong locator is overruled by the refiner's whole-image
-    answer, accepted on its presence head (not an inlier count), and the image is described once
-    for the region and the whole-image tries."""
+def test_neural_local_refiner_keeps_its_own_decision_and_describes_only_the_region_first(
+        coffee, chelsea, located, monkeypatch):
+    """With ``refiner="neural-local"`` the region try describes only the located region; a wrong
+    locator is then overruled by the refiner's whole-image answer, accepted on its presence head
+    (not an inlier count)."""
     from tmatch.matchers.neural_local.matcher import NeuralLocalMatcher
 
     tpl = coffee[60:260, 180:420]
     scene, hm = place(tpl, chelsea, 230, 170, 0.8, 30.0)
     wrong = tmatch.Match(True, 0.9, geometry.rect_polygon(0, 0, 60, 60), (0, 0, 60, 60),
                          geometry.mask_from_polygon(geometry.rect_polygon(0, 0, 60, 60), scene.shape[:2]))
-    calls = []
+    described = []
     real = NeuralLocalMatcher.image_features
-    monkeypatch.setattr(NeuralLocalMatcher, "image_features", lambda self, im: calls.append(1) or real(self, im))
+    monkeypatch.setattr(NeuralLocalMatcher, "image_features",
+                        lambda self, im: described.append(im.shape[:2]) or real(self, im))
     out = located(wrong, refiner="neural-local", min_inliers=10_000).match(tpl, scene)
     assert out.found and out.extra["refined"] == "global"
     assert corner_error(out, hm, tpl.shape[:2]) <= 4.0
-    assert calls == [1]
+    region_hw, whole_hw = described
+    assert region_hw[0] * region_hw[1] < 0.2 * whole_hw[0] * whole_hw[1] and whole_hw == scene.shape[:2]
 
 
 def test_region_restricts_neural_local_keypoints(coffee, chelsea):
@@ -157,3 +159,4 @@ def test_region_restricts_neural_local_keypoints(coffee, chelsea):
     inside[:, :] = geometry.mask_from_polygon(geometry.template_polygon(hm, tpl.shape[:2]), scene.shape[:2])
     assert nl.match_in_region(prep, tpl, scene, inside).found
     assert not nl.match_in_region(prep, tpl, scene, ~inside).found
+    assert not nl.match_in_region(prep, tpl, scene, np.zeros_like(inside)).found  # an empty region

@@ -130,3 +130,14 @@ def test_feature_many_matches_keep_the_homography():
     assert v.inliers == 40
     fitted = cv2.perspectiveTransform(src[None], geometry.to_cv_homography(v.homography))[0]
     assert np.abs(fitted - dst).max() < 0.05
+
+
+def test_keypoint_budget_follows_the_working_area():
+    """``max_points`` per 640×480 pixels of the working size: a large screenshot keeps as many
+    keypoints per pixel as a photo, a small image no fewer than ``max_points``, and an image
+    larger than ``max_side`` counts at its working size."""
+    m = tmatch.load_matcher("neural-local", max_points=1000, max_side=1280)
+    assert m.point_budget((240, 320)) == 1000
+    assert m.point_budget((480, 640)) == 1000
+    assert m.point_budget((960, 1280)) == 4000
+    assert m.point_budget((1920, 2560)) == 4000

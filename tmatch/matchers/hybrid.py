@@ -7,8 +7,9 @@ or ``sift``, ``akaze``, ``orb``) then runs on the image keypoints inside that re
 consistent: a plausible homography, enough inliers, and a polygon overlapping the locator's
 (IoU ≥ ``consistency``). Otherwise, with ``fallback``, the feature matcher runs on the whole
 image and its answer is taken when it is itself convincing (plausible homography, and at least
-``min_inliers`` inliers — or, for ``neural-local``, its learned presence head's decision). Otherwise, with ``ecc``, the locator's transform is refined to a full
-homography by intensity alignment (OpenCV's ECC, robust to gain and bias) on the located region,
+``min_inliers`` inliers — or, for ``neural-local``, its learned presence head's decision).
+Otherwise, with ``ecc``, the locator's transform is refined to a full homography by intensity
+alignment (OpenCV's ECC, robust to gain and bias) on the located region,
 accepted when the alignment converges with a correlation of at least ``ecc_min`` and stays
 consistent; failing that the locator's answer stands. ``extra["refined"]`` says which:
 ``"region"``, ``"global"``, ``"ecc"`` or ``False``.
@@ -140,25 +141,14 @@ class HybridMatcher(Matcher):
                 and geometry.plausible_homography(ref.homography, template.shape[:2], image.shape[:2]))
 
     def _refine(self, loc: Match, prepared_ref: Any, template: np.ndarray, image: np.ndarray) -> Match:
-        # A refiner that describes the whole image once (neural-local) is given its features for
-        # both the region and the whole-image try; the OpenCV ones detect inside the region.
-        described = getattr(self._refiner, "image_features", None)
-        feats: list[Any] = []
-
-        def refine(region: np.ndarray | None) -> Match:
-            if described is None:
-                return self._refiner.match_in_region(prepared_ref, template, image, region)
-            if not feats:
-                feats.append(described(image))
-            return self._refiner.match_in_region(prepared_ref, template, image, region, features=feats[0])
-
         if loc.found and loc.box is not None and loc.polygon is not None:
-            ref = refine(self._region(loc))
+            # every refiner describes only the located region here (its cost follows the region)
+            ref = self._refiner.match_in_region(prepared_ref, template, image, self._region(loc))
             if self._convincing(ref, template, image) and \
                     geometry.polygon_iou(ref.polygon, loc.polygon) >= self.consistency:
                 return self._accept(ref, loc, "region")
         if self.fallback:  # a convincing whole-image answer outweighs an alignment from the locator
-            ref = refine(None)
+            ref = self._refiner.match_in_region(prepared_ref, template, image, None)
             if self._convincing(ref, template, image):
                 return self._accept(ref, loc, "global")
         if self.ecc and loc.found and loc.homography is not None:

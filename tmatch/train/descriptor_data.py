@@ -260,7 +260,7 @@ def mine_patches(rng: np.random.Generator, bank: Bank, pairs: int, opts: dict, h
     return PatchSet(np.concatenate(A), np.concatenate(B), np.concatenate(P))
 
 
-def mine_screen_patches(rng: np.random.Generator, src: "ScreenSource", pairs: int, opts: dict,
+def mine_screen_patches(rng: np.random.Generator, src: ScreenSource, pairs: int, opts: dict,
                         echo: Callable[[str], None] | None = None) -> PatchSet:
     """Patch pairs from our own pages re-rendered at two display scales.
 

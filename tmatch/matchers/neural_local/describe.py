@@ -27,6 +27,11 @@ from tmatch.matchers.neural_local.detect import Keypoints
 PATCH = 32  # the network's input side (tmatch.models.descriptor.PATCH, without importing torch)
 
 
+def _column(values: np.ndarray) -> np.ndarray:
+    """``(N,)`` → ``(N, 1)`` float32, to broadcast against a ``(1, 32·32)`` grid."""
+    return values[:, None].astype(np.float32)
+
+
 def rectified_patches(image: np.ndarray, kps: Keypoints, magnify: float = 3.0) -> np.ndarray:
     """``(N, 32, 32)`` uint8 patches of a ``(H, W)`` uint8 image in each keypoint's frame.
 
@@ -58,9 +63,9 @@ def rectified_patches(image: np.ndarray, kps: Keypoints, magnify: float = 3.0) -
         img = pyramid[lv]
         sy, sx = image.shape[0] / img.shape[0], image.shape[1] / img.shape[1]
         for chunk in np.array_split(idx, -(-len(idx) // 1000)):  # remap maps stay < 32767 rows
-            col = (lambda t: t[chunk, None].astype(np.float32))
-            mx = col((kps.points[:, 0] + 0.5) / sx - 0.5) + col(ax / sx) * u + col(bx / sx) * v
-            my = col((kps.points[:, 1] + 0.5) / sy - 0.5) + col(ay / sy) * u + col(by / sy) * v
+            x0, y0 = (kps.points[chunk, 0] + 0.5) / sx - 0.5, (kps.points[chunk, 1] + 0.5) / sy - 0.5
+            mx = _column(x0) + _column(ax[chunk] / sx) * u + _column(bx[chunk] / sx) * v
+            my = _column(y0) + _column(ay[chunk] / sy) * u + _column(by[chunk] / sy) * v
             out[chunk] = cv2.remap(img, mx.reshape(-1, PATCH), my.reshape(-1, PATCH), cv2.INTER_LINEAR,
                                    borderMode=cv2.BORDER_REPLICATE).reshape(-1, PATCH, PATCH)
     return out

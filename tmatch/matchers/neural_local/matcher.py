@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from tmatch.errors import CheckpointError
@@ -93,9 +94,9 @@ class NeuralLocalMatcher(Matcher):
         self.contrast = float(settings.get("contrast", 0.03))
         self.head = PresenceHead.from_dict(settings["presence"]) if "presence" in settings \
             else PresenceHead.untrained()
-        graph = settings.get("graph")
-        self.describer = Describer(path, self.threads, None if not graph else
-                                   (path.parent / graph["file"], graph["weights_digest"]))
+        graph = settings.get("graph") if isinstance(settings.get("graph"), dict) else {}
+        self.describer = Describer(path, self.threads, None if not {"file", "weights_digest"} <= set(graph) else
+                                   (path.parent / str(graph["file"]), str(graph["weights_digest"])))
 
     # --- stages
     def features(self, rgb: np.ndarray, max_points: int, max_side: int | None,
@@ -130,13 +131,27 @@ class NeuralLocalMatcher(Matcher):
         keep only the strongest few and miss a small element)."""
         h, w = image_hw
         f = min(1.0, self.max_side / max(h, w, 1))
-        return int(round(self.max_points * max(1.0, (h * f) * (w * f) / (640 * 480))))
+        return round(self.max_points * max(1.0, (h * f) * (w * f) / (640 * 480)))
+
+    def region_features(self, image: np.ndarray, region: np.ndarray, pad: int = 16) -> LocalFeatures:
+        """Keypoints and descriptors of the bounding box of ``region`` ``(H, W)`` bool, grown by
+        ``pad`` pixels (the detector's context), in the image's pixels: a located region costs
+        its own area, not the whole image's."""
+        if not region.any():
+            return LocalFeatures(Keypoints(np.zeros((0, 2)), *(np.zeros(0) for _ in range(3))),
+                                 np.zeros((0, self.describer.dim), np.float32))
+        x, y, w, h = cv2.boundingRect(region.astype(np.uint8))
+        x0, y0 = max(0, x - pad), max(0, y - pad)
+        x1, y1 = min(image.shape[1], x + w + pad), min(image.shape[0], y + h + pad)
+        f = self.image_features(np.ascontiguousarray(image[y0:y1, x0:x1]))
+        k = f.keypoints
+        return LocalFeatures(Keypoints(k.points + [x0, y0], k.sizes, k.angles, k.responses), f.descriptors)
 
     def match_in_region(self, prepared: LocalFeatures, template: np.ndarray, image: np.ndarray,
-                        region: np.ndarray | None, features: LocalFeatures | None = None) -> Match:
+                        region: np.ndarray | None) -> Match:
         """Match with image keypoints restricted to ``region`` ``(H, W)`` bool (all when None);
-        ``features``: the image's, when already computed (:meth:`image_features`)."""
-        img = self.image_features(image) if features is None else features
+        only the region is described (:meth:`region_features`)."""
+        img = self.image_features(image) if region is None else self.region_features(image, region)
         if region is not None and len(img.keypoints):
             xy = np.clip(np.round(img.keypoints.points).astype(int), 0, [region.shape[1] - 1, region.shape[0] - 1])
             keep = np.nonzero(region[xy[:, 1], xy[:, 0]])[0]
