@@ -31,12 +31,12 @@ MATCHERS: dict[str, str] = {
 #: the matcher of ``tmatch match``, ``video``, ``bench`` and ``load_matcher()`` with no name.
 DEFAULT_MATCHER = "hybrid"
 #: why (``tmatch methods`` prints it): measured by benchmarks/protocols_study.py (24 cases a protocol, seed 0).
-DEFAULT_REASON = ("most accurate in the README's tables: on the sample photos any-angle rotation 0.980, zoom-out "
-                  "0.841, zoom-in 0.860, perspective 0.921, warp 0.927, re-rendered screens 0.846, absent "
-                  "95.8%; on OpenCV's held-out photos first or tied on 5 of 7 protocols; neural localisation "
-                  "refined by neural-local's learned keypoints, about 1.9x SIFT's time on one CPU thread; "
-                  "`neural` is faster (about 50 ms) but weaker on rotations, zoom-in and screens; "
-                  "`neural-local` alone is 1.3x SIFT's time")
+DEFAULT_REASON = ("most accurate in the README's tables: on the sample photos any-angle rotation 0.982, zoom-out "
+                  "0.843, zoom-in 0.860, perspective 0.944, warp 0.926, re-rendered screens 0.845, absent "
+                  "95.8%; on OpenCV's held-out photos first on 5 of 6 present protocols; neural localisation "
+                  "refined by neural-local's learned keypoints, about 1.3x SIFT's time on one CPU thread; "
+                  "`neural` is faster (about 45 ms) but weaker on rotations, zoom-in and screens; "
+                  "`neural-local` alone is 1.2x SIFT's time")
 
 
 def list_matchers() -> list[str]:
