@@ -160,3 +160,19 @@ def test_region_restricts_neural_local_keypoints(coffee, chelsea):
     assert nl.match_in_region(prep, tpl, scene, inside).found
     assert not nl.match_in_region(prep, tpl, scene, ~inside).found
     assert not nl.match_in_region(prep, tpl, scene, np.zeros_like(inside)).found  # an empty region
+
+
+@pytest.mark.parametrize("score, stands", [(0.6, False), (0.9, True)])
+def test_locator_alone_needs_a_high_score_when_neural_local_finds_nothing(coffee, rocket, located, score, stands):
+    """The template is absent: the locator's answer (wrong) survives a whole-image ``neural-local``
+    search that found nothing only when its score is at least ``overrule``."""
+    tpl = coffee[60:260, 180:420]
+    scene = np.ascontiguousarray(rocket[:400, :500])
+    box = geometry.rect_polygon(100, 100, 120, 100)
+    wrong = tmatch.Match(True, score, box, (100, 100, 120, 100), geometry.mask_from_polygon(box, scene.shape[:2]),
+                         homography=np.array([[0.5, 0, 100], [0, 0.5, 100], [0, 0, 1.0]]))
+    out = located(wrong, refiner="neural-local", overrule=0.8).match(tpl, scene)
+    assert out.found is stands
+    assert out.extra.get("overruled", False) is not stands
+    # a refiner without its own presence decision leaves the locator's answer alone
+    assert located(wrong, refiner="sift", overrule=0.8).match(tpl, scene).found

@@ -7,8 +7,9 @@ or ``sift``, ``akaze``, ``orb``) then runs on the image keypoints inside that re
 consistent: a plausible homography, enough inliers, and a polygon overlapping the locator's
 (IoU ≥ ``consistency``). Otherwise, with ``fallback``, the feature matcher runs on the whole
 image and its answer is taken when it is itself convincing (plausible homography, and at least
-``min_inliers`` inliers — or, for ``neural-local``, its learned presence head's decision).
-Otherwise, with ``ecc``, the locator's transform is refined to a full homography by intensity
+``min_inliers`` inliers — or, for ``neural-local``, its learned presence head's decision). When
+such a refiner found nothing in the whole image, the locator's answer stands only if its score
+is at least ``overrule`` (else: absent). Otherwise, with ``ecc``, the locator's transform is refined to a full homography by intensity
 alignment (OpenCV's ECC, robust to gain and bias) on the located region,
 accepted when the alignment converges with a correlation of at least ``ecc_min`` and stays
 consistent; failing that the locator's answer stands. ``extra["refined"]`` says which:
@@ -48,6 +49,8 @@ class HybridMatcher(Matcher):
         ecc: refine the locator's transform by ECC when the feature matcher cannot.
         ecc_min: least ECC correlation coefficient to accept its homography.
         ecc_side: the template's longer side is scaled to at most this for ECC (speed).
+        overrule: least locator score for its answer to stand when a refiner with its own
+            presence decision found nothing in the whole image.
     """
 
     name = "hybrid"
@@ -70,6 +73,9 @@ class HybridMatcher(Matcher):
         Option("ecc_min", float, 0.8, "least ECC correlation coefficient to accept its homography",
                low=1e-9, high=1.0),
         Option("ecc_side", int, 160, "the template's longer side is scaled to at most this for ECC", low=16),
+        Option("overrule", float, 0.8, "when a refiner with its own presence decision (neural-local) finds "
+               "nothing in the whole image, the locator's answer stands only with at least this score",
+               low=0.0, high=1.0),
         # Run options, passed on to the locator when it declares them (a benchmark gives them to
         # every matcher).
         Option("runtime", str, None, "the locator's runtime", optional=True),
@@ -151,6 +157,10 @@ class HybridMatcher(Matcher):
             ref = self._refiner.match_in_region(prepared_ref, template, image, None)
             if self._convincing(ref, template, image):
                 return self._accept(ref, loc, "global")
+            if getattr(self._refiner, "decides_presence", False) and loc.found and loc.score < self.overrule:
+                # two learned decisions disagree: the locator alone needs stronger evidence
+                return Match.absent(image.shape[:2], score=float(loc.score), method=self.name, refined=False,
+                                    overruled=True, locator_score=float(loc.score))
         if self.ecc and loc.found and loc.homography is not None:
             hm, cc = self._ecc(loc.homography, template, image)
             if hm is not None and geometry.polygon_iou(geometry.template_polygon(hm, template.shape[:2]),

@@ -103,10 +103,10 @@ class DescriptorResult:
 def _state_tensors(net, opt, epoch: int) -> dict:
     import torch
 
-    out = {f"net.{k}": v.detach().clone() for k, v in net.state_dict().items()}
+    out = {f"net.{k}": v.detach().cpu().clone() for k, v in net.state_dict().items()}
     for i, st in opt.state_dict()["state"].items():
         for k, v in st.items():
-            out[f"opt.{i}.{k}"] = (v if torch.is_tensor(v) else torch.tensor(v)).detach().clone()
+            out[f"opt.{i}.{k}"] = (v if torch.is_tensor(v) else torch.tensor(v)).detach().cpu().clone()
     out["epoch"] = torch.tensor(epoch)
     return out
 
@@ -130,8 +130,9 @@ def _describe(net, patches: np.ndarray, batch: int = 1024) -> np.ndarray:
     import torch
 
     net.eval()
+    device = next(net.parameters()).device
     with torch.no_grad():
-        out = [net(torch.from_numpy(patches[i:i + batch]).float()[:, None]).numpy()
+        out = [net(torch.from_numpy(patches[i:i + batch]).to(device).float()[:, None]).cpu().numpy()
                for i in range(0, len(patches), batch)]
     return np.concatenate(out) if out else np.zeros((0, net.dim), np.float32)
 
@@ -166,6 +167,7 @@ def train_descriptor(config: TrainConfig, *, resume: bool = False, overwrite: bo
 
     from tmatch.models.descriptor import PatchDescriptor
     from tmatch.threads import torch_threads
+    from tmatch.train.distributed import pick_device
 
     out = config.out_dir
     last = out / "last.safetensors"
@@ -179,6 +181,7 @@ def train_descriptor(config: TrainConfig, *, resume: bool = False, overwrite: bo
     unknown = set(opts) - set(DEFAULTS)
     if unknown:
         raise TmatchError(f"unknown descriptor options {sorted(unknown)}; accepted: {sorted(DEFAULTS)}")
+    device = pick_device(config.device)  # before any work: a missing GPU is a one-line error
     out.mkdir(parents=True, exist_ok=True)
     save_config(config, out / "config.yaml")
     t_start = time.perf_counter()
@@ -204,7 +207,8 @@ def train_descriptor(config: TrainConfig, *, resume: bool = False, overwrite: bo
         echo(f"patch pairs: {len(tr)} train, {len(va)} valid")
 
         torch.manual_seed(config.seed)
-        net = PatchDescriptor()
+        echo(f"training on {device}")
+        net = PatchDescriptor().to(device)
         opt = torch.optim.Adam(net.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
         steps_per_epoch = max(1, len(tr) // config.batch_size)
         total = steps_per_epoch * config.epochs
@@ -224,7 +228,7 @@ def train_descriptor(config: TrainConfig, *, resume: bool = False, overwrite: bo
                 for g in opt.param_groups:
                     g["lr"] = lr
                 idx = torch.from_numpy(order[k * config.batch_size:(k + 1) * config.batch_size])
-                xa, xb = ta[idx].float()[:, None], tb[idx].float()[:, None]
+                xa, xb = (t[idx].to(device, non_blocking=True).float()[:, None] for t in (ta, tb))
                 if np.random.default_rng(step).random() < 0.5:  # the pair's roles swapped
                     xa, xb = xb, xa
                 loss = hardest_triplet_loss(net(xa), net(xb), opts["margin"])
@@ -249,7 +253,7 @@ def train_descriptor(config: TrainConfig, *, resume: bool = False, overwrite: bo
             atomic_save(last, lambda p: save_file(_state_tensors(net, opt, epoch + 1), str(p)))
             _plot(steps, logs, out / "loss.png")
 
-        net.eval()
+        net = net.cpu().eval()  # saved, exported and measured on the CPU
         weights = out / "neural-local.safetensors"
         atomic_save(weights, lambda p: save_file(
             {k: v.contiguous() for k, v in net.state_dict().items()}, str(p),
