@@ -32,8 +32,8 @@ MATCHERS: dict[str, str] = {
 DEFAULT_MATCHER = "hybrid"
 #: why (``tmatch methods`` prints it): measured by benchmarks/protocols_study.py (24 cases a protocol, seed 0).
 DEFAULT_REASON = ("most accurate in the README's tables: on the sample photos any-angle rotation 0.982, zoom-out "
-                  "0.843, zoom-in 0.860, perspective 0.944, warp 0.926, re-rendered screens 0.845, absent "
-                  "95.8%; on OpenCV's held-out photos first on 5 of 6 present protocols; neural localisation "
+                  "0.843, zoom-in 0.860, perspective 0.944, warp 0.888, re-rendered screens 0.845, absent "
+                  "95.8% (screens 100%); on OpenCV's held-out photos first on 4 of 6 present protocols; neural localisation "
                   "refined by neural-local's learned keypoints, about 1.3x SIFT's time on one CPU thread; "
                   "`neural` is faster (about 45 ms) but weaker on rotations, zoom-in and screens; "
                   "`neural-local` alone is 1.2x SIFT's time")
