@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import pickle
+import random
 import time
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def validation_folders(root: Path) -> tuple[Path, Path]:
         cutouts.mkdir(parents=True)
         keys = photo_groups(STAMPS)
         valid = split(list(keys), 0.8, 0)[1]
-        for k in [valid[i] for i in np.random.default_rng(0).choice(len(valid), min(40, len(valid)), replace=False)]:
+        for k in random.Random(0).sample(valid, min(40, len(valid))):
             os.symlink(keys[k], cutouts / (k.replace("/", "_") + ".png"))
     return photos, cutouts
 
