@@ -141,3 +141,15 @@ def test_keypoint_budget_follows_the_working_area():
     assert m.point_budget((480, 640)) == 1000
     assert m.point_budget((960, 1280)) == 4000
     assert m.point_budget((1920, 2560)) == 4000
+
+
+def test_shipped_graph_matches_the_shipped_weights():
+    """The shipped ONNX graph is the one exported from the shipped weights (digest), and it gives
+    the numpy runner's descriptors: a stale graph would silently change every match."""
+    from tmatch.matchers.neural_local.describe import Describer
+    from tmatch.matchers.neural_local.matcher import SHIPPED
+
+    m = tmatch.load_matcher("neural-local")
+    assert m.describer.runtime == "onnxruntime"
+    patches = np.random.default_rng(3).integers(0, 256, (11, 32, 32)).astype(np.uint8)
+    assert np.abs(m.describer(patches) - Describer(SHIPPED)(patches)).max() < 1e-4
