@@ -234,8 +234,7 @@ class PatchSet:
 def mine_patches(rng: np.random.Generator, bank: Bank, pairs: int, opts: dict, hom: dict,
                  echo: Callable[[str], None] | None = None) -> PatchSet:
     """Patch pairs from ``pairs`` random view pairs of ``bank``'s pictures."""
-    A, B, P = [], [], []
-    t0 = time.perf_counter()
+    found = _PatchPairs(rng, opts, pairs, "view pairs", echo)
     for i in range(pairs):
         src = photometric(rng, source_image(rng, bank, opts), 0.4)
         bg = bank.photos[int(rng.integers(len(bank.photos)))]
@@ -243,21 +242,42 @@ def mine_patches(rng: np.random.Generator, bank: Bank, pairs: int, opts: dict, h
         view = photometric(rng, view)
         if rng.random() < opts["crop_share"]:  # side A is a template: a small crop, nothing around it
             src, hm = template_crop(rng, src, hm, VIEW)
-        ka, kb = detect(src, opts["keypoints"], opts["contrast"]), detect(view, opts["keypoints"], opts["contrast"])
+        found.add(i, src, view, hm)
+    return found.patches("no keypoint correspondences found in the training pictures")
+
+
+class _PatchPairs:
+    """The mining loops' shared half: keypoints of both views, the pairs the homography confirms
+    (at most ``patches_per_pair`` of them, drawn with ``rng``), their rectified patches."""
+
+    def __init__(self, rng: np.random.Generator, opts: dict, total: int, what: str,
+                 echo: Callable[[str], None] | None):
+        self.rng, self.opts, self.total, self.what, self.echo = rng, opts, total, what, echo
+        self.a: list[np.ndarray] = []
+        self.b: list[np.ndarray] = []
+        self.pair: list[np.ndarray] = []
+        self.t0 = time.perf_counter()
+
+    def add(self, i: int, first: np.ndarray, second: np.ndarray, hm: np.ndarray) -> None:
+        """View pair ``i``: ``hm`` maps ``first``'s pixel centres to ``second``'s (OpenCV)."""
+        o = self.opts
+        ka, kb = detect(first, o["keypoints"], o["contrast"]), detect(second, o["keypoints"], o["contrast"])
         pairs_ab = correspondences(ka, kb, hm)
-        if len(pairs_ab) > opts["patches_per_pair"]:
-            pairs_ab = pairs_ab[rng.choice(len(pairs_ab), opts["patches_per_pair"], replace=False)]
+        if len(pairs_ab) > o["patches_per_pair"]:
+            pairs_ab = pairs_ab[self.rng.choice(len(pairs_ab), o["patches_per_pair"], replace=False)]
         if len(pairs_ab) == 0:
-            continue
-        A.append(rectified_patches(src, ka.take(pairs_ab[:, 0]), opts["magnify"]))
-        B.append(rectified_patches(view, kb.take(pairs_ab[:, 1]), opts["magnify"]))
-        P.append(np.full(len(pairs_ab), i, np.int32))
-        if echo and (i + 1) % 100 == 0:
-            echo(f"  {i + 1}/{pairs} view pairs, {sum(map(len, P))} patch pairs "
-                 f"({time.perf_counter() - t0:.0f} s)")
-    if not A:
-        raise DataError("no keypoint correspondences found in the training pictures")
-    return PatchSet(np.concatenate(A), np.concatenate(B), np.concatenate(P))
+            return
+        self.a.append(rectified_patches(first, ka.take(pairs_ab[:, 0]), o["magnify"]))
+        self.b.append(rectified_patches(second, kb.take(pairs_ab[:, 1]), o["magnify"]))
+        self.pair.append(np.full(len(pairs_ab), i, np.int32))
+        if self.echo and (i + 1) % 100 == 0:
+            self.echo(f"  {i + 1}/{self.total} {self.what}, {sum(map(len, self.pair))} patch pairs "
+                      f"({time.perf_counter() - self.t0:.0f} s)")
+
+    def patches(self, none_found: str) -> PatchSet:
+        if not self.a:
+            raise DataError(none_found)
+        return PatchSet(np.concatenate(self.a), np.concatenate(self.b), np.concatenate(self.pair))
 
 
 def mine_screen_patches(rng: np.random.Generator, src: ScreenSource, pairs: int, opts: dict,
@@ -274,8 +294,7 @@ def mine_screen_patches(rng: np.random.Generator, src: ScreenSource, pairs: int,
     """
     from tmatch.data.screen_pages import GRID, SCALES
 
-    A, B, P = [], [], []
-    t0 = time.perf_counter()
+    found = _PatchPairs(rng, opts, pairs, "screen pairs", echo)
     for i in range(pairs):
         page = int(rng.integers(len(src.pages)))
         a, b = (float(v) for v in rng.choice(SCALES, 2, replace=False))
@@ -299,21 +318,8 @@ def mine_screen_patches(rng: np.random.Generator, src: ScreenSource, pairs: int,
         r = b / a
         hm = np.array([[r, 0.0, 0.5 * r - 0.5 + (xa - x0) * b], [0.0, r, 0.5 * r - 0.5 + (ya - y0) * b],
                        [0.0, 0.0, 1.0]])
-        ka, kb = detect(wa, opts["keypoints"], opts["contrast"]), detect(wb, opts["keypoints"], opts["contrast"])
-        pairs_ab = correspondences(ka, kb, hm)
-        if len(pairs_ab) > opts["patches_per_pair"]:
-            pairs_ab = pairs_ab[rng.choice(len(pairs_ab), opts["patches_per_pair"], replace=False)]
-        if len(pairs_ab) == 0:
-            continue
-        A.append(rectified_patches(wa, ka.take(pairs_ab[:, 0]), opts["magnify"]))
-        B.append(rectified_patches(wb, kb.take(pairs_ab[:, 1]), opts["magnify"]))
-        P.append(np.full(len(pairs_ab), i, np.int32))
-        if echo and (i + 1) % 100 == 0:
-            echo(f"  {i + 1}/{pairs} screen pairs, {sum(map(len, P))} patch pairs "
-                 f"({time.perf_counter() - t0:.0f} s)")
-    if not A:
-        raise DataError("no keypoint correspondences found in the rendered pages")
-    return PatchSet(np.concatenate(A), np.concatenate(B), np.concatenate(P))
+        found.add(i, wa, wb, hm)
+    return found.patches("no keypoint correspondences found in the rendered pages")
 
 
 def join_patches(first: PatchSet, second: PatchSet) -> PatchSet:
