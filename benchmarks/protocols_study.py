@@ -44,7 +44,8 @@ def main() -> None:
             continue
         out = args.out / name
         run_bench(out, methods, protocols=protocols, data=data, limit=args.limit, seed=0,
-                  threads=args.threads, method_options=MULTI_SCALE_NCC, progress=True)
+                  threads=args.threads, progress=True,
+                  method_options={m: o for m, o in MULTI_SCALE_NCC.items() if m in methods})
         print(finish_run(out, gallery=4))
 
 

@@ -45,6 +45,10 @@ class Keypoints:
         f = float(factor)
         return Keypoints((self.points + 0.5) / f - 0.5, self.sizes / f, self.angles, self.responses)
 
+    @classmethod
+    def empty(cls) -> "Keypoints":
+        return cls(np.zeros((0, 2)), np.zeros(0), np.zeros(0), np.zeros(0))
+
     def take(self, index: np.ndarray) -> "Keypoints":
         return Keypoints(self.points[index], self.sizes[index], self.angles[index], self.responses[index])
 
@@ -63,14 +67,13 @@ def detect(image: np.ndarray, max_points: int, contrast: float = 0.03,
         max_points: keypoints kept (strongest responses).
         contrast: the detector's contrast threshold (lower: more keypoints on flat content).
         min_size: keypoints smaller than this diameter (pixels) are dropped. 0 keeps all: the
-            smallest ones carry small text (dropping those under 2 px cost 0.05 IoU on held-out
-            re-rendered screens).
+            smallest ones carry small text (dropping those under 2 px cost 0.05 IoU on our validation
+            pages' re-render).
     """
     det = cv2.SIFT_create(nfeatures=int(max_points), contrastThreshold=float(contrast))
     kps = det.detect(image, None)
     if not kps:
-        z = np.zeros(0)
-        return Keypoints(np.zeros((0, 2)), z, z.copy(), z.copy())
+        return Keypoints.empty()
     pts = np.array([k.pt for k in kps], np.float64).reshape(-1, 2)
     sizes = np.array([k.size for k in kps], np.float64)
     angles = np.array([k.angle for k in kps], np.float64)

@@ -138,8 +138,7 @@ class NeuralLocalMatcher(Matcher):
         ``pad`` pixels (the detector's context), in the image's pixels: a located region costs
         its own area, not the whole image's."""
         if not region.any():
-            return LocalFeatures(Keypoints(np.zeros((0, 2)), *(np.zeros(0) for _ in range(3))),
-                                 np.zeros((0, self.describer.dim), np.float32))
+            return LocalFeatures(Keypoints.empty(), np.zeros((0, self.describer.dim), np.float32))
         x, y, w, h = cv2.boundingRect(region.astype(np.uint8))
         x0, y0 = max(0, x - pad), max(0, y - pad)
         x1, y1 = min(image.shape[1], x + w + pad), min(image.shape[0], y + h + pad)

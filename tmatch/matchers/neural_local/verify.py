@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from tmatch import geometry
+from tmatch.matchers.features import SEED
 
 
 @dataclass
@@ -76,7 +77,9 @@ FEW = 8
 
 
 def _similarity(src: np.ndarray, dst: np.ndarray, threshold: float) -> tuple[np.ndarray | None, np.ndarray]:
-    """RANSAC similarity ``src`` → ``dst`` as a 3×3 (OpenCV convention) and its inlier mask."""
+    """RANSAC similarity ``src`` → ``dst`` as a 3×3 (OpenCV convention) and its inlier mask.
+    OpenCV's RNG is seeded first: the answer never depends on what ran before."""
+    cv2.setRNGSeed(SEED)
     a, inl = cv2.estimateAffinePartial2D(src.reshape(-1, 1, 2).astype(np.float64),
                                          dst.reshape(-1, 1, 2).astype(np.float64), method=cv2.RANSAC,
                                          ransacReprojThreshold=float(threshold), maxIters=2000,
