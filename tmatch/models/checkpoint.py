@@ -17,7 +17,6 @@ True
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -209,13 +208,3 @@ def _check_fits(path: Path, cfg: ModelConfig, stored: dict[str, tuple[int, ...]]
                               + "; ".join(parts))
 
 
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes (ONNX cache keys)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(chunk)
-            if not b:
-                break
-            h.update(b)
-    return h.hexdigest()

@@ -184,7 +184,7 @@ def export_onnx(model: nn.Module, config: ModelConfig, out_dir: str | os.PathLik
 def weights_digest(model: nn.Module, weights_path: str | os.PathLike | None = None) -> str:
     """SHA-256 of the weights file, or of the in-memory state dict when there is no file."""
     if weights_path is not None:
-        from tmatch.models.checkpoint import file_sha256
+        from tmatch.files import file_sha256
 
         return file_sha256(weights_path)
     h = hashlib.sha256()

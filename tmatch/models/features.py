@@ -25,7 +25,6 @@ with the kernels as an input) in onnxruntime.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
 from pathlib import Path
@@ -33,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from tmatch.errors import InputError
-from tmatch.files import atomic_save, atomic_write, cache_root
+from tmatch.files import atomic_save, atomic_write, cache_root, file_sha256
 
 #: channels at strides 2, 4 and 8.
 CHANNELS = (16, 24, 40)
@@ -84,11 +83,7 @@ def _stages(pretrained: bool):
 def _weights_digest() -> str:
     from tmatch.models.backbones import lite0_weights_path
 
-    h = hashlib.sha256()
-    with open(lite0_weights_path(), "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
+    return file_sha256(lite0_weights_path())[:16]
 
 
 def cached_graph(root: str | os.PathLike | None = None) -> Path:

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from tmatch.errors import CheckpointError
+from tmatch.files import file_sha256
 from tmatch.matchers.neural_local.detect import Keypoints
 
 PATCH = 32  # the network's input side (tmatch.models.descriptor.PATCH, without importing torch)
@@ -73,9 +74,7 @@ def rectified_patches(image: np.ndarray, kps: Keypoints, magnify: float = 3.0) -
 
 def weights_digest(path: str | Path) -> str:
     """First 16 hex digits of the SHA-256 of a weights file (ties an exported graph to it)."""
-    import hashlib
-
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    return file_sha256(path)[:16]
 
 
 class Describer:
