@@ -20,5 +20,9 @@ class CheckpointError(TmatchError, ValueError):
     """A weights file that is missing, corrupt, or does not fit the requested model."""
 
 
+class OutputError(TmatchError, OSError):
+    """An output that cannot be written (a full disk, a device that refuses the bytes)."""
+
+
 class DataError(TmatchError, ValueError):
     """A dataset that cannot be used at all (empty, missing annotation file...)."""

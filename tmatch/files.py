@@ -4,6 +4,12 @@ Every output of tmatch appears at its final name only when complete: a file is w
 hidden temporary name beside it, flushed to disk and moved into place with ``os.replace``; a
 folder is built under a hidden temporary name and renamed into place.
 
+Atomic replacement is for regular files only. A symbolic link is written through: its target
+is replaced (the link stays a link). A path that is neither a regular file nor a folder — a
+device such as ``/dev/stdout`` or ``/dev/null``, a named pipe — is written to as it is, never
+replaced by a regular file. A write that fails (a full disk, ``/dev/full``) raises
+:class:`~tmatch.errors.OutputError`, one line naming the path.
+
 >>> import tempfile, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
 >>> atomic_write(d / "a.txt", "hello").read_text()
@@ -20,6 +26,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
@@ -33,6 +40,23 @@ def cache_root() -> Path:
 
 def _tmp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def write_target(path: str | os.PathLike) -> Path:
+    """Where writing ``path`` lands: a symbolic link's final target (created when the link
+    dangles), else ``path`` itself."""
+    path = Path(path)
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def is_special(path: str | os.PathLike) -> bool:
+    """Whether ``path`` (links followed) exists and is neither a regular file nor a folder: a
+    device, a named pipe, a socket — written to in place, never replaced."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode))
 
 
 def atomic_write(path: str | os.PathLike, data: str | bytes, sync: bool = True) -> Path:
@@ -53,16 +77,39 @@ def atomic_save(path: str | os.PathLike, writer: Callable[[Path], object]) -> Pa
     """Let ``writer(tmp_path)`` write a file, then move it to ``path`` (for writers that need a
     path: ``torch.save``, ``safetensors.save_file``, ``cv2.imwrite``). A failure removes the
     temporary file and leaves any earlier ``path`` as it was."""
+    from tmatch.errors import OutputError
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(path)
+    final = write_target(path)
+    if is_special(final):
+        _write_through(path, final, writer)
+        return path
+    tmp = _tmp_name(final)
     try:
+        final.parent.mkdir(parents=True, exist_ok=True)
         writer(tmp)
-        os.replace(tmp, path)
+        os.replace(tmp, final)
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
     finally:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def _write_through(path: Path, final: Path, writer: Callable[[Path], object]) -> None:
+    """Let ``writer`` fill a private temporary file, then copy its bytes into the device or
+    pipe ``final`` (opened as it is: a pipe blocks until someone reads it)."""
+    from tmatch.errors import OutputError
+
+    with tempfile.TemporaryDirectory(prefix="tmatch-") as d:
+        tmp = Path(d) / f"out{path.suffix}"
+        try:
+            writer(tmp)
+            with open(tmp, "rb") as src, open(final, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+        except OSError as e:
+            raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 @contextlib.contextmanager
@@ -73,7 +120,7 @@ def atomic_dir(final: str | os.PathLike, replace: bool = True) -> Iterator[Path]
     is in place); without it, a ``final`` that appeared meanwhile (another process won a race)
     is kept and the new folder discarded. A failure leaves ``final`` as it was.
     """
-    final = Path(final)
+    final = write_target(final)  # a link to a folder stays a link; its target is replaced
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.{os.getpid()}.", suffix=".tmp", dir=final.parent))
     old: Path | None = None

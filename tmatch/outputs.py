@@ -33,7 +33,7 @@ from tmatch.errors import InputError
 #: image suffixes an overlay, sheet or panel may be written as.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 #: what each kind of output is, for messages.
-KINDS = ("file", "image", "json", "folder")
+KINDS = ("file", "image", "json", "folder", "results")
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,10 @@ class Output:
     Attributes:
         path: as the user gave it (``None``: not written, skipped).
         kind: ``"file"`` (any file), ``"image"`` (suffix in :data:`IMAGE_SUFFIXES`), ``"json"``
-            (a file; ``.json``/``.jsonl`` or no suffix) or ``"folder"`` (created or reused).
+            (a file; ``.json``/``.jsonl`` or no suffix), ``"folder"`` (created or reused) or
+            ``"results"`` (a file that is read back to resume: a regular file, never a device
+            or a pipe). A symbolic link is written through to its target; a device or a named
+            pipe (``/dev/stdout``) is written to in place (:mod:`tmatch.files`).
     """
 
     path: str | os.PathLike | None
@@ -114,9 +117,19 @@ def check_output(path: str | os.PathLike, name: str, kind: str = "file") -> Path
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    from tmatch.files import is_special, write_target
+
     if str(path).strip() == "":
         raise InputError(f"{name} is empty; give a path")
     p = Path(path)
+    real = write_target(p)
+    if is_special(real):
+        if kind in ("folder", "results"):
+            what = "a folder" if kind == "folder" else "a regular file (it is read back to resume)"
+            raise InputError(f"{name} {p} is a device or a pipe; give {what}")
+        if not os.access(real, os.W_OK):
+            raise InputError(f"{name} {p} cannot be written: no permission")
+        return p
     if kind == "folder":
         if p.exists() and not p.is_dir():
             raise InputError(f"{name} {p} is a file; give a folder (a new name, or an existing folder)")
@@ -129,7 +142,7 @@ def check_output(path: str | os.PathLike, name: str, kind: str = "file") -> Path
             raise InputError(f"{name} {p}: unknown image suffix {shown!r} "
                              "(use .png, .jpg, .bmp, .tif or .webp)" if p.suffix else
                              f"{name} {p} has no image suffix (use .png, .jpg, .bmp, .tif or .webp)")
-    parent = _first_existing(p.parent if kind != "folder" or not p.exists() else p)
+    parent = _first_existing(real.parent if kind != "folder" or not real.exists() else real)
     if not parent.is_dir():
         raise InputError(f"{name} {p} cannot be written: {parent} is a file, not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
@@ -140,7 +153,8 @@ def check_output(path: str | os.PathLike, name: str, kind: str = "file") -> Path
 def check_outputs(outputs: Mapping[str, Output],
                   inputs: Mapping[str, str | os.PathLike | None] | None = None) -> None:
     """Check every output before any work: each one on its own (:func:`check_output`), none is
-    an input, a folder holding an input, or another output.
+    an input, a folder holding an input, or another output, and no image or folder is written
+    inside a folder that is read (it would overwrite the images there, or be read next time).
 
     Args:
         outputs: ``{option name: Output(path, kind)}``; ``None`` paths are skipped.
@@ -158,11 +172,27 @@ def check_outputs(outputs: Mapping[str, Output],
             if same_path(p, q):
                 raise InputError(f"{name} {p} is the input {other}: writing it would destroy it; "
                                  "choose another output name")
+            if o.kind == "folder" and q.exists() and _inside(q, p):
+                raise InputError(f"{name} {p} holds the input {other}: its files would be overwritten; "
+                                 "choose a folder outside the inputs")
+            if q.is_dir() and _inside(p, q) and (o.kind in ("image", "folder") or _is_image_file(p)):
+                raise InputError(f"{name} {p} is inside the input folder {other} ({q}): it would overwrite "
+                                 "or add to the images read there; choose a path outside it")
         for other, q in seen.items():
             if same_path(p, q):
                 raise InputError(f"{name} and {other} are the same path {p}")
         check_output(p, name, o.kind)
         seen[name] = p
+
+
+def _inside(p: Path, folder: Path) -> bool:
+    """Whether ``p`` is ``folder`` or lies under it (links resolved)."""
+    a, b = Path(os.path.realpath(p)), Path(os.path.realpath(folder))
+    return a == b or b in a.parents
+
+
+def _is_image_file(p: Path) -> bool:
+    return p.suffix.lower() in IMAGE_SUFFIXES and p.exists()
 
 
 _STALE_REST = re.compile(r"^(?P<pid>\d+)\.(?:[^.]*\.)?(?:tmp|old)(?:\.[^.]*)?$")
