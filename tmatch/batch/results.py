@@ -12,6 +12,7 @@ run ends. :func:`merge_results` joins the files of a sharded run (any formats) i
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -174,17 +175,54 @@ def _trim_partial_line(path: Path) -> None:
             fh.truncate(data.rfind(b"\n") + 1)
 
 
+def run_path(path: Path) -> Path:
+    """Where a results file's run description waits beside it: the configuration its rows were
+    made with and the folder their relative paths are relative to."""
+    return path.with_name(f".{path.name}.run.json")
+
+
+def lock_path(path: Path) -> Path:
+    """The lock file a run holds while it writes ``path``."""
+    return path.with_name(f".{path.name}.lock")
+
+
+def identity(name: str, root: str | os.PathLike | None = None) -> str:
+    """The file a row's path names, however it was spelled: absolute, links resolved, relative
+    paths taken from ``root`` (default: the working folder)."""
+    return os.path.realpath(os.path.join(root if root is not None else os.getcwd(), os.path.expanduser(name)))
+
+
+def _describe(config: dict | None) -> str:
+    if not config:
+        return "an unknown configuration"
+    opts = config.get("options") or {}
+    return str(config.get("method")) + (" " + json.dumps(opts, sort_keys=True) if opts else "")
+
+
 class ResultsFile:
     """The results file of a run, grown row by row; :attr:`done` holds the rows already there.
+
+    A results file belongs to one run configuration (matcher and options): resuming it with
+    another is refused, as is a second process writing it at the same time (a lock). A stored
+    row is known by the files it names, whatever the spelling (``kt/a.png``, ``./kt/a.png`` or
+    an absolute path): the folder relative paths started from is kept beside the file
+    (``.NAME.run.json``, with the configuration).
 
     Args:
         path: ``.jsonl``, ``.csv``, ``.parquet`` or ``.json`` (COCO results).
         coco_gt: a COCO ground-truth file whose image and category ids a ``.json`` file takes.
         resume: keep the rows already stored (their keys are skipped by the run); ``False``
             starts afresh.
+        config: the run's configuration, ``{"method": name, "options": {...}}`` (JSON-ready);
+            ``None`` skips the configuration check.
+
+    Raises:
+        InputError: another process writes the file, or its rows come from another
+            configuration (one line saying how to start a new file).
     """
 
-    def __init__(self, path: str | os.PathLike, resume: bool = True, coco_gt: str | os.PathLike | None = None):
+    def __init__(self, path: str | os.PathLike, resume: bool = True, coco_gt: str | os.PathLike | None = None,
+                 config: dict | None = None):
         self.path = Path(path)
         self.coco_gt = coco_gt
         if coco_gt is not None:
@@ -194,9 +232,39 @@ class ResultsFile:
         self.kind = fmt(self.path)
         if self.kind == "parquet":
             _parquet()  # refuse before any work
+        if self.path.exists() and not self.path.is_file():
+            raise InputError(f"results file {self.path} is not a regular file; give a file name")
         self.live = self.path if self.kind in ("jsonl", "csv") else journal_path(self.path)
         self.done: list[Row] = []
+        self.root = os.getcwd()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = self._take_lock()
+        try:
+            self._open(resume, config)
+        except BaseException:
+            self.release()
+            raise
+
+    def _take_lock(self):
+        import fcntl
+
+        f = open(lock_path(self.path), "a+")
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            raise InputError(f"results file {self.path} is being written by another tmatch run; wait for it "
+                             "to end, or give another --save") from None
+        return f
+
+    def release(self) -> None:
+        """Let go of the lock without finishing the file (a failed run: what it stored stays)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def _open(self, resume: bool, config: dict | None) -> None:
+        stored = self._stored_run()
         if not resume:
             self.live.unlink(missing_ok=True)
         elif self.live.is_file():
@@ -204,11 +272,39 @@ class ResultsFile:
             self.done = (_read_csv if self.kind == "csv" else _read_lines)(self.live)
         elif self.kind == "parquet" and self.path.is_file():
             self.done = read_results(self.path)
+        if self.done:
+            if stored is not None:
+                self.root = str(stored.get("root") or self.root)
+            self._check_config(config, stored)
+        if config is not None or not self.done:
+            atomic_write(run_path(self.path), json.dumps({"config": config, "root": self.root}))
+        if self.done and self.kind == "parquet" and not self.live.is_file():
             self._append(self.done)  # the journal carries them into the rewritten file
 
+    def _stored_run(self) -> dict | None:
+        try:
+            d = json.loads(run_path(self.path).read_text())
+        except (OSError, ValueError):
+            return None
+        return d if isinstance(d, dict) else None
+
+    def _check_config(self, config: dict | None, stored: dict | None) -> None:
+        if config is None:
+            return
+        if stored is not None and stored.get("config") is not None:
+            same = stored["config"] == config
+            theirs = stored["config"]
+        else:  # a file from before run descriptions: its rows name their matcher
+            methods = {r.method for r in self.done if r.method}
+            same = methods <= {config.get("method")}
+            theirs = {"method": ", ".join(sorted(methods))}
+        if not same:
+            raise InputError(f"results file {self.path} holds rows of {_describe(theirs)}, this run is "
+                             f"{_describe(config)}: give a new --save file, or --no-resume to replace it")
+
     def keys(self) -> set[tuple[str, str]]:
-        """``(template, image)`` of the stored rows."""
-        return {r.key for r in self.done}
+        """``(template, image)`` of the stored rows, as :func:`identity` spells them."""
+        return {(identity(r.template, self.root), identity(r.image, self.root)) for r in self.done}
 
     def _append(self, rows: Sequence[Row]) -> None:
         csv_file = self.live.suffix == ".csv"
@@ -221,17 +317,24 @@ class ResultsFile:
 
     def add(self, rows: Sequence[Row]) -> None:
         """Store ``rows`` now (one image's rows: a kill loses at most the image in progress)."""
+        if rows and os.getcwd() != self.root:  # keep relative paths relative to one folder
+            rows = [dataclasses.replace(r, template=os.path.abspath(r.template), image=os.path.abspath(r.image))
+                    for r in rows]
         if rows:
             self._append(rows)
 
     def close(self) -> Path:
-        """Finish the file: a Parquet or COCO file is written from its journal, which goes."""
-        if self.live is not self.path:
-            rows = _read_lines(self.live) if self.live.is_file() else []
-            write_results(self.path, rows, self.coco_gt)
-            self.live.unlink(missing_ok=True)
-        elif not self.path.exists():
-            write_results(self.path, [])
+        """Finish the file (a Parquet or COCO file is written from its journal, which goes) and
+        release the lock."""
+        try:
+            if self.live is not self.path:
+                rows = _read_lines(self.live) if self.live.is_file() else []
+                write_results(self.path, rows, self.coco_gt)
+                self.live.unlink(missing_ok=True)
+            elif not self.path.exists():
+                write_results(self.path, [])
+        finally:
+            self.release()
         return self.path
 
 

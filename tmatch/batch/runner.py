@@ -101,6 +101,7 @@ def run_batch(matcher: Any, templates: Sequence[tuple[int, Path]], images: Seque
         a :class:`Summary`.
     """
     from tmatch import io
+    from tmatch.batch.results import identity
 
     t0 = time.perf_counter()
     summary = Summary()
@@ -117,8 +118,9 @@ def run_batch(matcher: Any, templates: Sequence[tuple[int, Path]], images: Seque
             tpl_bad.append((tid, tp, _reason(e)))
     names = overlay_names([p for _, p in images]) if overlays is not None else {}
     for n_done, (iid, ip) in enumerate(images, 1):
-        todo_ok = [t for t in tpl_ok if (str(t[1]), str(ip)) not in done]
-        todo_bad = [t for t in tpl_bad if (str(t[1]), str(ip)) not in done]
+        i_id = identity(str(ip))
+        todo_ok = [t for t in tpl_ok if (identity(str(t[1])), i_id) not in done]
+        todo_bad = [t for t in tpl_bad if (identity(str(t[1])), i_id) not in done]
         summary.skipped += len(templates) - len(todo_ok) - len(todo_bad)
         rows = [Row.failed(str(tp), str(ip), tid, iid, method, f"template: {why}") for tid, tp, why in todo_bad]
         if todo_ok:

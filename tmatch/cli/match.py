@@ -116,14 +116,32 @@ def _check_before_work(inputs: list[str], out: Path | None, json_out: str | None
     """Every output path and number judged before any work: an output that is an input (the
     photo overwritten by its own overlay), an existing folder given as a file, an unknown image
     suffix, a NaN score."""
+    from tmatch.errors import InputError
     from tmatch.outputs import Output, check_number, check_outputs
 
     check_number(min_score, "--min-score")
     names = ["TEMPLATES"] + [f"IMAGES ({s})" for s in inputs[1:]]
-    files = {name: s for name, s in zip(names, inputs) if Path(s).is_file()}
+    read = {(name if len(found) == 1 else f"{name} {q}"): q
+            for name, s in zip(names, inputs) for found in [_read_roots(s)] for q in found}
     check_outputs({"--out": Output(out, "image"),
                    "--json": Output(None if json_out == "-" else json_out, "json"),
-                   "--save": Output(save, "file"), "--overlays": Output(overlays, "folder")}, files)
+                   "--save": Output(save, "results"), "--overlays": Output(overlays, "folder")}, read)
+
+
+def _read_roots(spec: str) -> list[Path]:
+    """What an input spec reads: the file or folder itself, or the files a glob matches (none for
+    a spec naming nothing: judged later, with its own message)."""
+    from tmatch.batch import expand
+
+    p = Path(spec).expanduser()
+    if p.exists():
+        return [p]
+    if set("*?[") & set(spec):
+        try:
+            return expand([spec])
+        except InputError:
+            return []
+    return []
 
 
 def _match_pair(template: Path, image: Path, method: str, options: dict, roi: str | None, out: Path | None,
@@ -170,16 +188,22 @@ def _run_batch(template_spec: str, image_specs: list[str], method: str, options:
     images = shard_of(ids(expand(image_specs, "images")), k, n)
     if coco_gt is not None and save is None:
         raise InputError("--coco-gt needs --save X.json")
-    results = ResultsFile(save, resume=resume, coco_gt=coco_gt) if save is not None else None
     matcher = load_matcher(method, **options)
+    config = json.loads(json.dumps({"method": method, "options": options}, sort_keys=True, default=str))
+    results = ResultsFile(save, resume=resume, coco_gt=coco_gt, config=config) if save is not None else None
     on_rows = None
     if save is None:
         def on_rows(rows):
             for r in rows:
                 typer.echo(f"{r.template} {r.image} " + (f"error: {r.error}" if r.error else r.match().summary()))
-    with _progress_bar(len(images), f"{method}: {len(templates)} template(s) x", progress) as (tick, warn):
-        summary = run_batch(matcher, templates, images, results, overlays, on_rows=on_rows, warn=warn,
-                            progress=tick)
+    try:
+        with _progress_bar(len(images), f"{method}: {len(templates)} template(s) x", progress) as (tick, warn):
+            summary = run_batch(matcher, templates, images, results, overlays, on_rows=on_rows, warn=warn,
+                                progress=tick)
+    except BaseException:
+        if results is not None:
+            results.release()
+        raise
     if results is not None:
         results.close()
     where = f" -> {save}" if save is not None else ""
