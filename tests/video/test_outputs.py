@@ -197,6 +197,9 @@ def test_feature_sigkill_keeps_closed_segments_and_join_makes_the_video(tmp_path
     assert not out.exists()
     parts = video.leftover_parts(out)
     assert len(parts) >= 2
+    kept = _strict_lines(recs)  # the JSON lines of every finished part are at the final name
+    assert len(kept) >= 5 * (len(parts) - 1) and len(kept) % 5 == 0
+    assert [r["index"] for r in kept] == list(range(len(kept)))
     for p in parts:  # every part at a final name is closed and plays
         assert len(read_video(p)) == 5
     done = subprocess.run(_cmd(["--join", out]), capture_output=True, text=True, timeout=120)
@@ -204,3 +207,19 @@ def test_feature_sigkill_keeps_closed_segments_and_join_makes_the_video(tmp_path
     assert f"joined {5 * len(parts)} frame(s)" in done.stdout
     assert len(read_video(out)) == 5 * len(parts)
     assert video.leftover_parts(out) == [] and not _staging(out)
+
+
+@posix_only
+def test_feature_a_rerun_after_a_killed_segmented_run_leaves_no_hidden_file(tmp_path, long_clip):
+    mp4, tpl = long_clip
+    out, recs = tmp_path / "o.mp4", tmp_path / "r.jsonl"
+    args = [mp4, "--template", tpl, "--method", "sift", "--out", out, "--jsonl", recs, "--segment", "0.2"]
+    proc = _start(args)
+    _wait_lines(proc, recs, 8)
+    proc.kill()
+    proc.communicate(timeout=30)
+    assert _hidden(tmp_path)  # the killed run's staging files
+    done = subprocess.run(_cmd(args + ["--max-frames", "6"]), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert _hidden(tmp_path) == []
+    assert len(_strict_lines(recs)) == 6 and len(read_video(out)) == 6

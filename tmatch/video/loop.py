@@ -156,7 +156,9 @@ def run_video(source: FrameSource, tracker: VideoTracker, *, out: str | os.PathL
         out: annotated video to write (every readable frame, at the source's frame rate and
             the first frame's size; frames skipped by ``every`` show the last result).
         jsonl: JSON lines to write, one per matched frame (:func:`frame_record`), flushed
-            per frame to a hidden staging file that becomes ``jsonl`` at the end.
+            per frame to a hidden staging file that becomes ``jsonl`` at the end (with
+            ``segment_seconds``, also appended to ``jsonl`` at every part, so that a killed
+            run leaves the lines of its finished parts).
         every: match one frame in ``every``.
         layout: ``"overlay"`` or ``"panels"`` (query | frame | mask | overlay).
         show: live window (``q`` or Esc quits); refused without a display.
@@ -222,6 +224,8 @@ def run_video(source: FrameSource, tracker: VideoTracker, *, out: str | os.PathL
                             summary.error = summary.error or str(mine.extra["error"])
                         if lines is not None:
                             lines.write(frame_record(frame, mine))
+                    if lines is not None and segment_frames and summary.frames_read % segment_frames == 0:
+                        lines.checkpoint()  # a killed run keeps the lines of its closed parts
                     stamps.append(time.perf_counter())
                     fps = (len(stamps) - 1) / (stamps[-1] - stamps[0]) \
                         if len(stamps) > 1 and stamps[-1] > stamps[0] else None

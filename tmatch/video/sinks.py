@@ -91,12 +91,11 @@ class VideoSink(_Output):
         self._target: Path | None = None
         self._in_part = 0
         self._closed = False
+        remove_stale(self.path)  # clear what killed runs left, even if no frame comes
 
     def _open(self, target: Path) -> None:
         assert self.frame_hw is not None
         target.parent.mkdir(parents=True, exist_ok=True)
-        if self._target is None:
-            remove_stale(self.path)  # first file of this sink: clear what killed runs left
         tried = (self.codec,) if self.codec else self.candidates
         self._writer, self.codec = open_writer(staging_path(target), tried, self.fps,
                                                self.frame_hw)
@@ -167,7 +166,11 @@ class JsonlSink(_Output):
     """One JSON object per line, written under a hidden staging name and moved to ``path`` when
     closed: a reader of ``path`` sees every line or no file, never a torn line. Each line is
     flushed at once, so the staging file holds the results of a killed run until the next run
-    writing ``path`` removes it."""
+    writing ``path`` removes it.
+
+    A segmented run (``tmatch video --segment``) calls :meth:`checkpoint` at every part: the
+    lines since the last one are appended to ``path`` itself and synced, so that a killed run
+    leaves at ``path`` the lines of every finished part, as it leaves the parts of its video."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -178,23 +181,49 @@ class JsonlSink(_Output):
         self.staging = staging_path(self.path)
         self._f = open(self.staging, "w", encoding="utf-8")  # noqa: SIM115 (open for the run)
         self.lines = 0
+        self._pending: list[str] = []
+        self._visible = None  # ``path`` opened for appending, from the first checkpoint
 
     def write(self, record: dict[str, Any]) -> None:
-        self._f.write(json.dumps(record, separators=(",", ":")) + "\n")
+        line = json.dumps(record, separators=(",", ":")) + "\n"
+        self._f.write(line)
         self._f.flush()
         self.lines += 1
+        if self._visible is not None:
+            self._pending.append(line)
+
+    def checkpoint(self) -> None:
+        """Append the lines written since the last checkpoint to ``path`` and sync it."""
+        if self._f.closed:
+            return
+        if self._visible is None:
+            self._visible = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
+            self._visible.write(self.staging.read_text(encoding="utf-8"))
+        else:
+            self._visible.write("".join(self._pending))
+        self._pending = []
+        self._visible.flush()
+        os.fsync(self._visible.fileno())
+
+    def _close_visible(self) -> None:
+        if self._visible is not None:
+            self._visible.close()
+            self._visible = None
 
     def close(self) -> None:
         """Finish the file and move it to ``path``."""
         if not self._f.closed:
             os.fsync(self._f.fileno())
             self._f.close()
+            self._close_visible()
             publish(self.staging, self.path)
 
     def abort(self) -> None:
-        """Stop without finishing: nothing appears at ``path``."""
+        """Stop without finishing: nothing new appears at ``path`` (the lines of a segmented
+        run's checkpoints stay there, like its closed video parts)."""
         if not self._f.closed:
             self._f.close()
+            self._close_visible()
             with contextlib.suppress(OSError):
                 self.staging.unlink()
 
