@@ -40,7 +40,7 @@ def test_bench_show_report_and_merge(monkeypatch, capsys, tmp_path):
     (["--shard", "x"], "--shard"),
     (["--protocols", "warp,twirl"], "unknown protocol"),
     (["--coco", "/no/such.json"], "annotation file not found"),
-    (["--images", "/tmp"], "goes with --coco"),
+    (["--images", "/usr/share"], "goes with --coco"),
     (["--compare", "sift"], "two methods"),
     (["--weights-for", "sift"], "METHOD=PATH"),
     (["--weights-for", "dual-unet=/no/such.safetensors"], "weights file not found"),
