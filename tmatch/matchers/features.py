@@ -90,9 +90,9 @@ class FeatureMatcher(Matcher):
 
     OPTIONS = (
         Option("ratio", float, 0.75, "Lowe's ratio test threshold", low=0.0, high=1.0),
-        Option("min_matches", int, 4, "fewest good matches needed to try a homography", low=0),
-        Option("ransac_threshold", float, 5.0, "RANSAC reprojection threshold, pixels", low=0.0),
-        Option("min_inliers", int, 4, "fewest RANSAC inliers for found=True", low=0),
+        Option("min_matches", int, 4, "fewest good matches needed to try a homography", low=0, high=10**6),
+        Option("ransac_threshold", float, 5.0, "RANSAC reprojection threshold, pixels", low=0.0, high=1000.0),
+        Option("min_inliers", int, 4, "fewest RANSAC inliers for found=True", low=0, high=10**6),
         Option("check_geometry", bool, False, "reject implausible homographies (mirrored, beyond 10x scale)"),
         *work_options(4096),
     )
@@ -236,9 +236,9 @@ class SIFTMatcher(FeatureMatcher):
 
     # SIFT's scale space at 2560 px takes about 1.2 GB; at 4096 px about 3 GB.
     OPTIONS = with_defaults(FeatureMatcher.OPTIONS, work_side=2560) + (
-        Option("trees", int, 5, "FLANN kd-trees", low=1),
-        Option("checks", int, 50, "FLANN checks", low=1),
-        Option("nfeatures", int, 0, "keypoints kept (0: all)", low=0),
+        Option("trees", int, 5, "FLANN kd-trees", low=1, high=64),
+        Option("checks", int, 50, "FLANN checks", low=1, high=100000),
+        Option("nfeatures", int, 0, "keypoints kept (0: all)", low=0, high=10**6),
     )
 
     def _detector(self, image_hw: tuple[int, int] = (0, 0)) -> Any:
@@ -257,7 +257,8 @@ class ORBMatcher(FeatureMatcher):
 
     OPTIONS = with_defaults(FeatureMatcher.OPTIONS, ratio=0.8, min_matches=8, min_inliers=8,
                             check_geometry=True) + (
-        Option("nfeatures", int, 2000, "keypoints detected per quarter megapixel (at least this many)", low=1),
+        Option("nfeatures", int, 2000, "keypoints detected per quarter megapixel (at least this many)", low=1,
+               high=10**6),
     )
 
     def _detector(self, image_hw: tuple[int, int] = (0, 0)) -> Any:

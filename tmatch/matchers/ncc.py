@@ -46,7 +46,7 @@ class NCCMatcher(Matcher):
         Option("threshold", float, 0.5, "peak correlation under which found=False", low=-1.0, high=1.0),
         Option("scales", tuple, (1.0, 1.0), "(lo, hi) template scale range; (1, 1) is single-scale",
                low=0.0),
-        Option("steps", int, 1, "number of scales tried in `scales` (geometric spacing)", low=1),
+        Option("steps", int, 1, "number of scales tried in `scales` (geometric spacing)", low=1, high=64),
         Option("color", bool, False, "correlate the three RGB channels instead of grayscale"),
         Option("relative_peak", float, 0.8, "match_all: least share of the best peak", low=0.0, high=1.0),
         *work_options(4096),

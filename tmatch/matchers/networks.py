@@ -35,7 +35,7 @@ from tmatch import geometry
 from tmatch.errors import CheckpointError
 from tmatch.match import Match
 from tmatch.matchers.base import Matcher
-from tmatch.matchers.options import RUNTIME_OPTIONS, Option, work_options
+from tmatch.matchers.options import RUNTIME_OPTIONS, Option, check_grid, work_options
 from tmatch.models.weights import resolve_weights
 
 #: template encodings kept per prepared template (one per search-image size).
@@ -158,8 +158,8 @@ class NetworkMatcher(Matcher):
         *RUNTIME_OPTIONS,
         Option("threshold", float, 0.5, "mask probability above which a pixel belongs to the template",
                low=1e-9, high=1 - 1e-9),
-        Option("batch_size", int, 32, "images per forward pass in match_many", low=1),
-        Option("min_area", int, 16, "smallest blob kept, image pixels", low=0),
+        Option("batch_size", int, 32, "images per forward pass in match_many", low=1, high=1024),
+        Option("min_area", int, 16, "smallest blob kept, image pixels", low=0, high=10**8),
         Option("allow_untrained", bool, False, "build an untrained network when no weights are installed"),
         *work_options(4096),
     )
@@ -170,6 +170,8 @@ class NetworkMatcher(Matcher):
         from tmatch.models.runtime import resolve_device
 
         super().__init__(**options)
+        if "scales" in self.option_table():
+            check_grid(self.scales, self.rotations, self.name)
         runtime, device = resolve_device(self.runtime, self.device)
         path = resolve_weights(self.weights, self.name, self.allow_untrained, "a checkpoint from `tmatch train`")
         if path is None:

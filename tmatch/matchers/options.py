@@ -26,6 +26,10 @@ from tmatch.errors import InputError
 #: the value types an option may have; ``tuple`` means a tuple of floats (one number is a
 #: one-element tuple), ``dict`` a mapping of further options (``hybrid``'s locator options).
 OPTION_TYPES = (bool, int, float, str, tuple, dict, Path)
+#: the most values of a list option (``rotations``, ``scales``) unless it says otherwise.
+MAX_VALUES = 72
+#: the most CPU threads a matcher may be asked for.
+MAX_THREADS = 256
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,8 @@ class Option:
         choices: the accepted values, when a closed set.
         low, high: inclusive numeric bounds (each element of a ``tuple`` option).
         optional: ``None`` is an accepted value.
+        max_len: the most values a ``tuple`` option takes (every option that multiplies work is
+            bounded: numbers by ``high``, lists by their length).
     """
 
     name: str
@@ -50,6 +56,7 @@ class Option:
     low: float | None = None
     high: float | None = None
     optional: bool = False
+    max_len: int = MAX_VALUES
 
     def __post_init__(self) -> None:
         if self.type not in OPTION_TYPES:
@@ -96,6 +103,8 @@ class Option:
             items = value if isinstance(value, (list, tuple)) else [value]
             if not items:
                 raise ValueError
+            if len(items) > self.max_len:
+                raise ValueError
             return tuple(float(x) for x in items)
         if self.type is dict:
             if not isinstance(value, Mapping):
@@ -106,7 +115,8 @@ class Option:
         return str(value).strip().lower() if self.choices is not None else str(value)
 
     def _kind(self) -> str:
-        return {bool: "true or false", int: "an integer", float: "a number", tuple: "a list of numbers",
+        return {bool: "true or false", int: "an integer", float: "a number",
+                tuple: f"a list of at most {self.max_len} numbers",
                 dict: "a mapping", Path: "a path", str: "text"}[self.type]
 
 
@@ -124,6 +134,24 @@ def resolve(table: Iterable[Option], given: Mapping[str, Any], owner: str) -> di
     return {name: (o.parse(given[name]) if name in given else o.default) for name, o in by_name.items()}
 
 
+#: the most template variants (scales × rotations) one match may render and encode.
+MAX_VARIANTS = 400
+
+
+def check_grid(scales: tuple, rotations: tuple, owner: str) -> None:
+    """The work budget of a scales × rotations search, checked before any work.
+
+    >>> check_grid((1.0,) * 30, (0.0,) * 30, "neural")
+    Traceback (most recent call last):
+    ...
+    tmatch.errors.InputError: neural: 30 scales x 30 rotations = 900 template variants per match; at most 400 (fewer scales or rotations)
+    """
+    n = len(scales) * len(rotations)
+    if n > MAX_VARIANTS:
+        raise InputError(f"{owner}: {len(scales)} scales x {len(rotations)} rotations = {n} template variants "
+                         f"per match; at most {MAX_VARIANTS} (fewer scales or rotations)")
+
+
 def with_defaults(table: Iterable[Option], **defaults: Any) -> tuple[Option, ...]:
     """``table`` with some defaults changed (a subclass that shares its parent's options)."""
     table = tuple(table)
@@ -137,7 +165,8 @@ def with_defaults(table: Iterable[Option], **defaults: Any) -> tuple[Option, ...
 RUNTIME_OPTIONS = (
     Option("runtime", str, "auto", "auto (ONNX on CPU, torch on CUDA), onnx or torch"),
     Option("device", str, "auto", "auto, cpu or cuda"),
-    Option("threads", int, None, "CPU threads for inference (default: the runtime's)", low=1, optional=True),
+    Option("threads", int, None, "CPU threads for inference (default: the runtime's)", low=1, high=MAX_THREADS,
+           optional=True),
 )
 
 
@@ -150,4 +179,4 @@ def work_options(default: int) -> tuple[Option, ...]:
     """
     return (Option("work_side", int, default,
                    "longer image side a match works at; larger images are matched downscaled, then "
-                   "refined at full resolution around the result (bounds memory)", low=256),)
+                   "refined at full resolution around the result (bounds memory)", low=256, high=16384),)

@@ -51,7 +51,7 @@ from tmatch.matchers.base import Matcher
 from tmatch.matchers.neural.coarse import CoarseResult, coarse_scores, peaks, similarity, subcell1
 from tmatch.matchers.neural.refine import refine_stage, similarity_params, verify
 from tmatch.matchers.neural.render import Encoded, ImageFeatures, Variant, image_features, render
-from tmatch.matchers.options import RUNTIME_OPTIONS, Option, work_options
+from tmatch.matchers.options import RUNTIME_OPTIONS, Option, check_grid, work_options
 from tmatch.models.presence import MatchStats, PresenceHead
 from tmatch.models.weights import resolve_weights
 
@@ -132,6 +132,7 @@ class NeuralMatcher(Matcher):
         from tmatch.models.features import Lite0Features
 
         super().__init__(**options)
+        check_grid(self.scales, self.rotations, self.name)
         path = resolve_weights(self.weights, self.name, self.allow_untrained,
                                "a presence head from `tmatch train --preset neural`")
         if path is None:

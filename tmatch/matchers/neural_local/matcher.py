@@ -28,7 +28,7 @@ from tmatch.matchers.neural_local.describe import Describer, rectified_patches
 from tmatch.matchers.neural_local.detect import Keypoints, detect_fitted, gray
 from tmatch.matchers.neural_local.presence import PresenceHead
 from tmatch.matchers.neural_local.verify import Verified, fit, mutual_matches
-from tmatch.matchers.options import Option
+from tmatch.matchers.options import MAX_THREADS, Option
 from tmatch.threads import limit_threads
 
 #: the shipped graph; its settings and presence head are in the JSON file beside it.
@@ -73,15 +73,16 @@ class NeuralLocalMatcher(Matcher):
         Option("weights", Path, None, "descriptor weights (.safetensors, JSON beside it); default: the shipped ones",
                optional=True),
         Option("max_points", int, 1500, "keypoints kept in a 640x480 search image; a larger one keeps "
-               "as many per pixel (its longer side capped by max_side)", low=16),
-        Option("template_points", int, 1000, "keypoints kept in the template", low=16),
-        Option("max_side", int, 1280, "longer side the search image is shrunk to before detection", low=64),
+               "as many per pixel (its longer side capped by max_side)", low=16, high=20000),
+        Option("template_points", int, 1000, "keypoints kept in the template", low=16, high=20000),
+        Option("max_side", int, 1280, "longer side the search image is shrunk to before detection", low=64,
+               high=8192),
         Option("min_side", int, 256, "longer side a smaller search image is enlarged to (templates "
-               "are not: measured, that costs warp accuracy)", low=16),
+               "are not: measured, that costs warp accuracy)", low=16, high=8192),
         Option("ratio", float, 0.9, "ratio test of the mutual nearest neighbours", low=0.0, high=1.0),
-        Option("ransac_threshold", float, 4.0, "MAGSAC reprojection threshold, pixels", low=0.5),
+        Option("ransac_threshold", float, 4.0, "MAGSAC reprojection threshold, pixels", low=0.5, high=1000.0),
         Option("threads", int, None, "CPU threads (default: 1 for the descriptor, OpenCV's own)",
-               low=1, optional=True),
+               low=1, high=MAX_THREADS, optional=True),
     )
 
     def __init__(self, **options: Any):
