@@ -377,3 +377,77 @@ def warp_image(image: np.ndarray, hm: np.ndarray, out_hw: tuple[int, int],
     H, W = out_hw
     return cv2.warpPerspective(image, to_cv_homography(hm), (int(W), int(H)),
                                flags=cv2.INTER_LINEAR, borderMode=border)
+
+
+def _gray_float(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+
+
+def ecc_align(hm: np.ndarray, template: np.ndarray, image: np.ndarray, side: int = 160,
+              min_cc: float = 0.8, iterations: int = 60) -> tuple[np.ndarray | None, float]:
+    """Refine the template → image homography ``hm`` by intensity alignment (OpenCV's ECC, a
+    full homography, invariant to gain and bias) on the region around it, the template's longer
+    side scaled to at most ``side`` px (ECC's cost follows the template's pixels).
+
+    Returns:
+        ``(refined homography or None, correlation coefficient)``: ``None`` when ECC does not
+        converge, correlates below ``min_cc`` or ends on an implausible homography.
+    """
+    th, tw = template.shape[:2]
+    H, W = image.shape[:2]
+    s = min(1.0, side / max(th, tw))
+    poly = template_polygon(hm, (th, tw))
+    pad = 0.15 * float(np.ptp(poly, axis=0).max()) + 4
+    x0, y0 = (int(max(0, np.floor(v - pad))) for v in poly.min(axis=0))
+    x1, y1 = int(min(W, np.ceil(poly[:, 0].max() + pad))), int(min(H, np.ceil(poly[:, 1].max() + pad)))
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return None, 0.0
+    tpl = cv2.resize(template, (max(8, round(tw * s)), max(8, round(th * s))), interpolation=cv2.INTER_AREA) \
+        if s < 1 else template
+    reg = image[y0:y1, x0:x1]
+    if s < 1:
+        reg = cv2.resize(reg, (max(8, round((x1 - x0) * s)), max(8, round((y1 - y0) * s))),
+                         interpolation=cv2.INTER_AREA)
+    sx_t, sy_t = tpl.shape[1] / tw, tpl.shape[0] / th
+    sx_r, sy_r = reg.shape[1] / (x1 - x0), reg.shape[0] / (y1 - y0)
+    to_tpl = np.diag([sx_t, sy_t, 1.0])  # template edge coords -> scaled template
+    to_reg = np.diag([sx_r, sy_r, 1.0]) @ np.array([[1, 0, -x0], [0, 1, -y0], [0, 0, 1.0]])
+    c = to_reg @ hm @ np.linalg.inv(to_tpl)
+    warp = to_cv_homography(c / c[2, 2]).astype(np.float32)
+    try:
+        cc, warp = cv2.findTransformECC(_gray_float(tpl), _gray_float(reg), warp, cv2.MOTION_HOMOGRAPHY,
+                                        (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, iterations, 1e-5),
+                                        None, 3)
+    except cv2.error:
+        return None, 0.0
+    if not np.isfinite(cc) or cc < min_cc:
+        return None, float(cc) if np.isfinite(cc) else 0.0
+    out = np.linalg.inv(to_reg) @ from_cv_homography(warp.astype(np.float64)) @ to_tpl
+    out = out / out[2, 2]
+    if not plausible_homography(out, (th, tw), (H, W)):
+        return None, float(cc)
+    return out, float(cc)
+
+
+def aligned_ncc(template: np.ndarray, image: np.ndarray, hm: np.ndarray, side: int = 96) -> float:
+    """How well the template agrees with the image where ``hm`` puts it: the grey-level
+    correlation coefficient between the template and the image warped back into its frame
+    (the template's longer side scaled to at most ``side`` px); 0 for a flat template.
+
+    >>> rng = np.random.default_rng(0)
+    >>> img = (rng.random((60, 80, 3)) * 255).astype(np.uint8)
+    >>> hm = np.array([[1.0, 0, 20], [0, 1, 10], [0, 0, 1]])
+    >>> round(aligned_ncc(img[10:40, 20:60], img, hm), 3)
+    1.0
+    """
+    th, tw = template.shape[:2]
+    s = min(1.0, side / max(th, tw))
+    w, h = max(4, round(tw * s)), max(4, round(th * s))
+    S = np.diag([w / tw, h / th, 1.0])
+    back = cv2.warpPerspective(image, to_cv_homography(hm @ np.linalg.inv(S)), (w, h),
+                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT)
+    t = template if (w, h) == (tw, th) else cv2.resize(template, (w, h), interpolation=cv2.INTER_AREA)
+    a, b = _gray_float(back).ravel(), _gray_float(t).ravel()
+    a, b = a - a.mean(), b - b.mean()
+    den = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / den) if den > 1e-9 else 0.0

@@ -61,8 +61,19 @@ def test_inconsistent_refinement_is_rejected(coffee, chelsea, located):
     scene, _ = place(tpl, chelsea, 230, 170)
     loc = tmatch.Match(True, 0.5, geometry.rect_polygon(0, 0, 60, 60), (0, 0, 60, 60),
                        geometry.mask_from_polygon(geometry.rect_polygon(0, 0, 60, 60), scene.shape[:2]))
-    out = located(loc, fallback=False).match(tpl, scene)
+    # (copies=False: the template is pasted as it is, which the copy search would find first)
+    out = located(loc, fallback=False, copies=False, min_agreement=-1.0).match(tpl, scene)
     assert out.extra["refined"] is False and out.box == (0, 0, 60, 60)
+
+
+def test_an_answer_only_the_locator_gives_must_agree_with_the_image(coffee, chelsea, located):
+    tpl = coffee[60:260, 180:420]
+    scene, _ = place(tpl, chelsea, 230, 170)
+    wrong = geometry.rect_polygon(0, 0, 60, 60)
+    loc = tmatch.Match(True, 0.95, wrong, (0, 0, 60, 60), geometry.mask_from_polygon(wrong, scene.shape[:2]),
+                       homography=np.array([[0.25, 0, 0], [0, 0.3, 0], [0, 0, 1.0]]))
+    out = located(loc, fallback=False, copies=False).match(tpl, scene)
+    assert not out.found and out.extra["unconfirmed"] is False and out.extra["agreement"] < 0.55
 
 
 def test_bad_refiner_rejected():
@@ -75,7 +86,7 @@ def test_fallback_refines_on_the_whole_image_when_the_region_is_wrong(coffee, ch
     scene, hm = place(tpl, chelsea, 230, 170)
     wrong = geometry.rect_polygon(0, 0, 60, 60)
     loc = tmatch.Match(True, 0.5, wrong, (0, 0, 60, 60), geometry.mask_from_polygon(wrong, scene.shape[:2]))
-    out = located(loc).match(tpl, scene)
+    out = located(loc, copies=False).match(tpl, scene)
     assert out.extra["refined"] == "global" and corner_error(out, hm, tpl.shape[:2]) < 3
 
 
@@ -171,8 +182,41 @@ def test_locator_alone_needs_a_high_score_when_neural_local_finds_nothing(coffee
     box = geometry.rect_polygon(100, 100, 120, 100)
     wrong = tmatch.Match(True, score, box, (100, 100, 120, 100), geometry.mask_from_polygon(box, scene.shape[:2]),
                          homography=np.array([[0.5, 0, 100], [0, 0.5, 100], [0, 0, 1.0]]))
-    out = located(wrong, refiner="neural-local", overrule=0.8).match(tpl, scene)
+    out = located(wrong, refiner="neural-local", overrule=0.8, min_agreement=-1.0).match(tpl, scene)
     assert out.found is stands
     assert out.extra.get("overruled", False) is not stands
     # a refiner without its own presence decision leaves the locator's answer alone
-    assert located(wrong, refiner="sift", overrule=0.8).match(tpl, scene).found
+    assert located(wrong, refiner="sift", overrule=0.8, min_agreement=-1.0).match(tpl, scene).found
+    # ... and by default an answer nothing confirms must agree with the image: here it does not
+    assert not located(wrong, refiner="sift", overrule=0.8).match(tpl, scene).found
+
+
+# ---------------------------------------------------------------- pixel copies
+def test_an_exact_copy_is_the_answer_before_any_locator(coffee, located):
+    """However plain: a low-contrast patch, pasted as it is, is found by correlation."""
+    tpl = np.ascontiguousarray(coffee[20:60, 20:70])  # a plain corner of the table
+    never = tmatch.Match.absent(coffee.shape[:2])
+    out = located(never).match(tpl, coffee)
+    assert out.found and out.extra["refined"] == "copy" and out.box == (20, 20, 50, 40)
+    assert out.extra["ncc"] > 0.99 and out.extra["ratio"] == 1.0
+
+
+def test_a_copy_at_another_display_scale_is_found(astronaut, located):
+    import cv2
+
+    big = cv2.resize(astronaut, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC)  # a 2x capture
+    tpl = np.ascontiguousarray(big[200:280, 300:420])  # 80 x 120 px at 2x = 40 x 60 px at 1x
+    out = located(tmatch.Match.absent(astronaut.shape[:2])).match(tpl, astronaut)
+    assert out.found and out.extra["refined"] == "copy" and out.extra["ratio"] == 0.5
+    assert geometry.box_iou(out.box, (150, 100, 60, 40)) > 0.9
+
+
+def test_no_copy_and_nothing_else_is_absent(coffee, astronaut, located):
+    out = located(tmatch.Match.absent(astronaut.shape[:2])).match(coffee[60:160, 180:300], astronaut)
+    assert not out.found
+
+
+def test_copies_off_leaves_the_answer_to_the_locator(coffee, located):
+    tpl = np.ascontiguousarray(coffee[20:60, 20:70])
+    out = located(tmatch.Match.absent(coffee.shape[:2]), copies=False).match(tpl, coffee)
+    assert not out.found

@@ -1,6 +1,10 @@
 """``hybrid``: neural localisation, then geometric refinement inside the neural region.
 
-A locator (default ``neural``) says where the template is — robust to absence, blur and
+First, a template that is a pixel copy of a region of the image — as it is, or resampled by
+the ratio of two display scales (a screenshot at 1x searched in one at 2x) — is found by
+normalised cross-correlation (:mod:`tmatch.matchers.copies`) however small or plain it is:
+a correlation of at least ``copy_sure`` is the answer (``extra["refined"] == "copy"``, the box
+aligned by ECC when that agrees better). Otherwise a locator (default ``neural``) says where the template is — robust to absence, blur and
 lighting. A keypoint matcher (default ``neural-local``: learned descriptors, any angle, 0.25×–4×;
 or ``sift``, ``akaze``, ``orb``) then runs on the image keypoints inside that region (dilated by
 ``margin``) and fits a homography. The refined answer is accepted only when it is
@@ -9,17 +13,24 @@ consistent: a plausible homography, enough inliers, and a polygon overlapping th
 image and its answer is taken when it is itself convincing (plausible homography, and at least
 ``min_inliers`` inliers — or, for ``neural-local``, its learned presence head's decision). When
 such a refiner found nothing in the whole image, the locator's answer stands only if its score
-is at least ``overrule`` (else: absent). Otherwise, with ``ecc``, the locator's transform is refined to a full homography by intensity
+is at least ``overrule`` (else: absent). An answer that only one stage gives (the whole-image
+refinement, or the locator alone) must agree with the image where it puts the template: an
+aligned grey-level correlation of at least ``min_agreement``. Otherwise, with ``ecc``, the locator's transform is refined to a full homography by intensity
 alignment (OpenCV's ECC, robust to gain and bias) on the located region,
 accepted when the alignment converges with a correlation of at least ``ecc_min`` and stays
-consistent; failing that the locator's answer stands. ``extra["refined"]`` says which:
+consistent; failing that the locator's answer stands. When all of this says absent, a copy
+whose correlation is at least ``copy_min`` and stands out by ``copy_margin`` from the best
+correlation elsewhere is the answer; failing that, with ``wider``, the locator searches the rest
+of the full turn (the template at any angle), then the rest of 0.25x–4x (``extra["wider"]``),
+its answers refined and confirmed in the same way. ``extra["refined"]`` says which: ``"copy"``,
 ``"region"``, ``"global"``, ``"ecc"`` or ``False``.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import cv2
 import numpy as np
@@ -28,9 +39,15 @@ from tmatch import geometry
 from tmatch.errors import InputError
 from tmatch.match import Match
 from tmatch.matchers.base import Matcher
+from tmatch.matchers.copies import Copy, find_copy
 from tmatch.matchers.features import FeatureMatcher
-from tmatch.matchers.options import Option, work_options
+from tmatch.matchers.options import MAX_THREADS, Option, work_options
 from tmatch.registry import load_matcher
+
+#: angle step of the full-turn search (the locator's rotations cover ± half of it each).
+TURN_STEP = 20
+#: template scales of the wider search (those the locator's own grid does not cover).
+ZOOM_SCALES = (0.25, 0.35, 0.5, 2.0, 2.83, 4.0)
 
 
 class HybridMatcher(Matcher):
@@ -51,6 +68,14 @@ class HybridMatcher(Matcher):
         ecc_side: the template's longer side is scaled to at most this for ECC (speed).
         overrule: least locator score for its answer to stand when a refiner with its own
             presence decision found nothing in the whole image.
+        min_agreement: least aligned grey-level correlation (:func:`tmatch.geometry.aligned_ncc`)
+            of an answer that only one stage gives.
+        wider: when every stage says absent, search the rest of the full turn, then the rest of
+            0.25x–4x, with the locator.
+        copies: look for pixel copies (as they are or at a display-scale ratio) first.
+        copy_sure: least correlation of a copy to be the answer at once.
+        copy_min: least correlation of a copy to be the answer when everything else says absent.
+        copy_margin: least lead of that copy's correlation over the best one elsewhere.
     """
 
     name = "hybrid"
@@ -61,10 +86,10 @@ class HybridMatcher(Matcher):
         Option("locator", str, "neural", "name of the localising matcher"),
         Option("refiner", str, "neural-local", "a keypoint matcher: neural-local, sift, akaze or orb",
                choices=("sift", "akaze", "orb", "neural-local")),
-        Option("margin", float, 0.25, "region dilation, share of the located box's larger side", low=0.0),
+        Option("margin", float, 0.25, "region dilation, share of the located box's larger side", low=0.0, high=10.0),
         Option("consistency", float, 0.3, "least polygon IoU between refined and located results", low=0.0, high=1.0),
         Option("min_inliers", int, 8, "least RANSAC inliers to accept a refinement (OpenCV refiners; "
-               "neural-local decides with its presence head)", low=0),
+               "neural-local decides with its presence head)", low=0, high=10**6),
         Option("locator_options", dict, None, "options of the locator, e.g. {'weights': PATH}", optional=True),
         Option("refiner_options", dict, None, "options of the keypoint matcher, e.g. {'ratio': 0.8}", optional=True),
         Option("weights", Path, None, "shorthand for locator_options['weights']", optional=True),
@@ -72,16 +97,31 @@ class HybridMatcher(Matcher):
         Option("ecc", bool, True, "refine the locator's transform by ECC when the feature matcher cannot"),
         Option("ecc_min", float, 0.8, "least ECC correlation coefficient to accept its homography",
                low=1e-9, high=1.0),
-        Option("ecc_side", int, 160, "the template's longer side is scaled to at most this for ECC", low=16),
+        Option("ecc_side", int, 160, "the template's longer side is scaled to at most this for ECC", low=16,
+               high=2048),
         Option("overrule", float, 0.8, "when a refiner with its own presence decision (neural-local) finds "
                "nothing in the whole image, the locator's answer stands only with at least this score",
                low=0.0, high=1.0),
+        Option("min_agreement", float, 0.55, "least grey-level correlation between the template and the "
+               "image where it is put, for an answer that only one stage gives (the whole-image "
+               "refinement, or the locator alone)", low=-1.0, high=1.0),
+        Option("wider", bool, True, "when every stage says absent, search the rest of the full turn "
+               f"({TURN_STEP} degree steps), then the rest of 0.25x-4x, with the locator (locators with "
+               "rotations and scales)"),
+        Option("copies", bool, True, "look for pixel copies of the template (as they are or at a "
+               "display-scale ratio) by correlation first"),
+        Option("copy_sure", float, 0.97, "least correlation of a copy to be the answer at once",
+               low=0.0, high=1.0),
+        Option("copy_min", float, 0.85, "least correlation of a copy to be the answer when the other "
+               "stages say absent", low=0.0, high=1.0),
+        Option("copy_margin", float, 0.1, "least lead of that copy's correlation over the best one "
+               "elsewhere", low=0.0, high=2.0),
         # Run options, passed on to the locator when it declares them (a benchmark gives them to
         # every matcher).
         Option("runtime", str, None, "the locator's runtime", optional=True),
         Option("device", str, None, "the locator's device", optional=True),
-        Option("threads", int, None, "the locator's CPU threads", low=1, optional=True),
-        Option("batch_size", int, None, "the locator's batch size", low=1, optional=True),
+        Option("threads", int, None, "the locator's CPU threads", low=1, high=MAX_THREADS, optional=True),
+        Option("batch_size", int, None, "the locator's batch size", low=1, high=1024, optional=True),
         Option("allow_untrained", bool, None, "the locator's allow_untrained (neural locators)", optional=True),
         *work_options(2560),
     )
@@ -98,6 +138,21 @@ class HybridMatcher(Matcher):
         run = {k: v for k, v in run.items() if v is not None}
         opts.update(accepted_options(self.locator, run))
         self._locator = load_matcher(self.locator, **opts)
+        # the locator over the rest of the full turn, then over the rest of 0.25x-4x
+        self._wider: list[Matcher] = []
+        table = type(self._locator).option_table()
+        if self.wider and "rotations" in table and "scales" in table:
+            base = [float(a) for a in self._locator.rotations]
+            rest = tuple(float(a) for a in range(-160, 181, TURN_STEP)
+                         if all(abs((a - b + 180.0) % 360.0 - 180.0) > TURN_STEP / 2 for b in base))
+            lo, hi = min(self._locator.scales), max(self._locator.scales)
+            zoom = tuple(z for z in ZOOM_SCALES if z < lo / 1.2 or z > hi * 1.2)
+            # the turn at the middle three scales (as good on the rotation protocol, 40% cheaper)
+            mid = tuple(sorted(self._locator.scales, key=lambda z: abs(math.log(z)))[:3])
+            if rest:
+                self._wider.append(load_matcher(self.locator, **{**opts, "rotations": rest, "scales": mid}))
+            if zoom:
+                self._wider.append(load_matcher(self.locator, **{**opts, "scales": zoom}))
         ref = load_matcher(self.refiner, **(self.refiner_options or {}))
         if not callable(getattr(ref, "match_in_region", None)):
             raise InputError(f"refiner must be a keypoint matcher (sift, akaze, orb, neural-local), "
@@ -129,8 +184,9 @@ class HybridMatcher(Matcher):
     def _run(self) -> dict[str, Any]:
         return self.__dict__.setdefault("_run_options", {})
 
-    def prepare(self, template: np.ndarray) -> tuple[Any, Any]:
-        return self._locator.prepare(template), self._refiner.prepare(template)
+    def prepare(self, template: np.ndarray) -> tuple[Any, Any, list[Any]]:
+        return (self._locator.prepare(template), self._refiner.prepare(template),
+                [w.prepare(template) for w in self._wider])
 
     def _region(self, loc: Match) -> np.ndarray:
         x, y, w, h = loc.box
@@ -173,44 +229,7 @@ class HybridMatcher(Matcher):
         return loc
 
     def _ecc(self, hm: np.ndarray, template: np.ndarray, image: np.ndarray) -> tuple[np.ndarray | None, float]:
-        """ECC alignment (homography) of the template with the image around ``hm``: ``(refined
-        template-to-image homography or None, correlation coefficient)``."""
-        th, tw = template.shape[:2]
-        H, W = image.shape[:2]
-        s = min(1.0, self.ecc_side / max(th, tw))
-        poly = geometry.template_polygon(hm, (th, tw))
-        pad = 0.15 * float(np.ptp(poly, axis=0).max()) + 4
-        x0, y0 = (int(max(0, np.floor(v - pad))) for v in poly.min(axis=0))
-        x1, y1 = int(min(W, np.ceil(poly[:, 0].max() + pad))), int(min(H, np.ceil(poly[:, 1].max() + pad)))
-        if x1 - x0 < 8 or y1 - y0 < 8:
-            return None, 0.0
-        # Work with the image region scaled like the template (ECC's cost follows template pixels).
-        tpl = cv2.resize(template, (max(8, round(tw * s)), max(8, round(th * s))), interpolation=cv2.INTER_AREA) \
-            if s < 1 else template
-        reg = image[y0:y1, x0:x1]
-        if s < 1:
-            reg = cv2.resize(reg, (max(8, round((x1 - x0) * s)), max(8, round((y1 - y0) * s))),
-                             interpolation=cv2.INTER_AREA)
-        sx_t, sy_t = tpl.shape[1] / tw, tpl.shape[0] / th
-        sx_r, sy_r = reg.shape[1] / (x1 - x0), reg.shape[0] / (y1 - y0)
-        to_tpl = np.diag([sx_t, sy_t, 1.0])  # template edge coords -> scaled template
-        to_reg = np.diag([sx_r, sy_r, 1.0]) @ np.array([[1, 0, -x0], [0, 1, -y0], [0, 0, 1.0]])
-        c = to_reg @ hm @ np.linalg.inv(to_tpl)
-        warp = geometry.to_cv_homography(c / c[2, 2]).astype(np.float32)
-        g_t = cv2.cvtColor(tpl, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-        g_r = cv2.cvtColor(reg, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-        try:
-            cc, warp = cv2.findTransformECC(g_t, g_r, warp, cv2.MOTION_HOMOGRAPHY,
-                                            (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 60, 1e-5), None, 3)
-        except cv2.error:
-            return None, 0.0
-        if not np.isfinite(cc) or cc < self.ecc_min:
-            return None, float(cc) if np.isfinite(cc) else 0.0
-        out = np.linalg.inv(to_reg) @ geometry.from_cv_homography(warp.astype(np.float64)) @ to_tpl
-        out = out / out[2, 2]
-        if not geometry.plausible_homography(out, (th, tw), (H, W)):
-            return None, float(cc)
-        return out, float(cc)
+        return geometry.ecc_align(hm, template, image, side=self.ecc_side, min_cc=self.ecc_min)
 
     def _accept(self, ref: Match, loc: Match, how: str) -> Match:
         ref.score = max(float(loc.score), float(ref.score)) if loc.found else float(ref.score)
@@ -218,19 +237,71 @@ class HybridMatcher(Matcher):
         ref.method = self.name
         return ref
 
-    def _match(self, prepared: tuple[Any, Any], template: np.ndarray, image: np.ndarray) -> Match:
-        p_loc, p_ref = prepared
-        loc = self._locator.match_prepared(p_loc, template, image)
-        return self._refine(loc, p_ref, template, image)
+    def _copy(self, template: np.ndarray, image: np.ndarray) -> Copy | None:
+        return find_copy(template, image) if self.copies else None
 
-    def _match_batch(self, prepared: tuple[Any, Any], template: np.ndarray,
+    def _copy_match(self, c: Copy, template: np.ndarray, image: np.ndarray) -> Match:
+        """The copy as a match; ECC aligns its box when the copy is not exact (a warp the box
+        cannot follow) and the alignment agrees at least as well."""
+        hm = c.homography(template.shape[:2])
+        extra: dict[str, Any] = {"refined": "copy", "ncc": round(c.ncc, 4), "ratio": c.ratio,
+                                 "margin": round(c.margin, 4)}
+        if self.ecc and c.ncc < 0.995:
+            ehm, cc = self._ecc(hm, template, image)
+            if ehm is not None and cc >= c.ncc and geometry.polygon_iou(
+                    geometry.template_polygon(ehm, template.shape[:2]),
+                    geometry.template_polygon(hm, template.shape[:2])) >= 0.5:
+                hm, extra["ecc"] = ehm, round(cc, 4)
+        return self._from_homography(hm, template.shape[:2], image.shape[:2], float(np.clip(c.ncc, 0, 1)),
+                                     **extra)
+
+    def _confirmed(self, m: Match, template: np.ndarray, image: np.ndarray) -> Match:
+        """``m``, or absent when only one stage gives it (the whole-image refinement, or the
+        locator alone) and the template does not agree with the image where it is put."""
+        if not (m.found and m.extra.get("refined") in ("global", False)):
+            return m
+        hm = m.homography if m.homography is not None else cv2.getPerspectiveTransform(
+            geometry.rect_polygon(0, 0, template.shape[1], template.shape[0]).astype(np.float32),
+            np.asarray(m.polygon, np.float32)).astype(np.float64)
+        agree = geometry.aligned_ncc(template, image, hm)
+        if agree >= self.min_agreement:
+            return m
+        return Match.absent(image.shape[:2], score=float(m.score), method=self.name, refined=False,
+                            unconfirmed=m.extra.get("refined"), agreement=round(agree, 4))
+
+    def _decide(self, locate: Callable[[], Match], prepared: tuple[Any, Any, list[Any]], template: np.ndarray,
+                image: np.ndarray) -> Match:
+        """The answer for one image: a sure copy (the locator, ``locate()``, is then not run),
+        else the refined locator, else a clear copy, else the locator over the rest of the turn."""
+        _, p_ref, p_wider = prepared
+        c = self._copy(template, image)
+        if c is not None and c.ncc >= self.copy_sure:
+            return self._copy_match(c, template, image)
+        m = self._confirmed(self._refine(locate(), p_ref, template, image), template, image)
+        if m.found:
+            return m
+        if c is not None and c.ncc >= self.copy_min and c.margin >= self.copy_margin:
+            return self._copy_match(c, template, image)
+        for wide, p_wide in zip(self._wider, p_wider):
+            w = wide.match_prepared(p_wide, template, image)
+            if w.found:
+                w = self._confirmed(self._refine(w, p_ref, template, image), template, image)
+                if w.found:
+                    w.extra = {**w.extra, "wider": True}
+                    return w
+        return m
+
+    def _match(self, prepared: tuple[Any, Any, list[Any]], template: np.ndarray, image: np.ndarray) -> Match:
+        return self._decide(lambda: self._locator.match_prepared(prepared[0], template, image), prepared,
+                            template, image)
+
+    def _match_batch(self, prepared: tuple[Any, Any, list[Any]], template: np.ndarray,
                      images: Sequence[np.ndarray]) -> list[Match]:
-        p_loc, p_ref = prepared
-        locs = self._locator.match_prepared_many(p_loc, template, images)
-        return [self._refine(loc, p_ref, template, im) for loc, im in zip(locs, images)]
+        locs = self._locator.match_prepared_many(prepared[0], template, images)
+        return [self._decide(lambda loc=loc: loc, prepared, template, im) for loc, im in zip(locs, images)]
 
-    def _match_all(self, prepared: tuple[Any, Any], template: np.ndarray, image: np.ndarray,
+    def _match_all(self, prepared: tuple[Any, Any, list[Any]], template: np.ndarray, image: np.ndarray,
                    max_instances: int, min_score: float | None) -> list[Match]:
-        p_loc, p_ref = prepared
+        p_loc, p_ref, _ = prepared
         locs = self._locator.match_all_prepared(p_loc, template, image, max_instances, min_score)
         return [self._refine(loc, p_ref, template, image) for loc in locs]
