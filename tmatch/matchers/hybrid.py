@@ -1,36 +1,43 @@
-"""``hybrid``: neural localisation, then geometric refinement inside the neural region.
+"""``hybrid``: pixel copies first, then neural localisation refined inside the neural region.
 
-First, a template that is a pixel copy of a region of the image — as it is, or resampled by
-the ratio of two display scales (a screenshot at 1x searched in one at 2x) — is found by
-normalised cross-correlation (:mod:`tmatch.matchers.copies`) however small or plain it is:
-a correlation of at least ``copy_sure`` is the answer (``extra["refined"] == "copy"``, the box
-aligned by ECC when that agrees better). Otherwise a locator (default ``neural``) says where the template is — robust to absence, blur and
-lighting. A keypoint matcher (default ``neural-local``: learned descriptors, any angle, 0.25×–4×;
-or ``sift``, ``akaze``, ``orb``) then runs on the image keypoints inside that region (dilated by
-``margin``) and fits a homography. The refined answer is accepted only when it is
-consistent: a plausible homography, enough inliers, and a polygon overlapping the locator's
-(IoU ≥ ``consistency``). Otherwise, with ``fallback``, the feature matcher runs on the whole
-image and its answer is taken when it is itself convincing (plausible homography, and at least
-``min_inliers`` inliers — or, for ``neural-local``, its learned presence head's decision). When
-such a refiner found nothing in the whole image, the locator's answer stands only if its score
-is at least ``overrule`` (else: absent). An answer that only one stage gives (the whole-image
-refinement, or the locator alone) must agree with the image where it puts the template: an
-aligned grey-level correlation of at least ``min_agreement``. Otherwise, with ``ecc``, the locator's transform is refined to a full homography by intensity
-alignment (OpenCV's ECC, robust to gain and bias) on the located region,
-accepted when the alignment converges with a correlation of at least ``ecc_min`` and stays
-consistent; failing that the locator's answer stands. When all of this says absent, a copy
-whose correlation is at least ``copy_min`` and stands out by ``copy_margin`` from the best
-correlation elsewhere is the answer; failing that, with ``wider``, the locator searches the rest
-of the full turn (the template at any angle), then the rest of 0.25x–4x (``extra["wider"]``),
-its answers refined and confirmed in the same way. ``extra["refined"]`` says which: ``"copy"``,
-``"region"``, ``"global"``, ``"ecc"`` or ``False``.
+1. **Copies.** A template that is a pixel copy of a region of the image — as it is, or
+   resampled by the ratio of two display scales (a screenshot at 1x searched in one at 2x) — is
+   found by normalised cross-correlation (:mod:`tmatch.matchers.copies`), however small or
+   plain: a correlation of at least ``copy_sure`` is the answer (``extra["refined"] == "copy"``,
+   the box aligned by ECC when that agrees better), and nothing else runs.
+2. **Locate, refine.** A locator (default ``neural``) says where the template is — robust to
+   absence, blur and lighting. A keypoint matcher (default ``neural-local``: learned
+   descriptors, any angle, 0.25×–4×; or ``sift``, ``akaze``, ``orb``) then runs on the image
+   keypoints inside that region (dilated by ``margin``) and fits a homography, accepted when
+   consistent: a plausible homography, enough inliers, and a polygon overlapping the locator's
+   (IoU ≥ ``consistency``). Otherwise, with ``fallback``, the feature matcher runs on the whole
+   image and its answer is taken when it is itself convincing (plausible homography, and at
+   least ``min_inliers`` inliers — or, for ``neural-local``, its learned presence head's
+   decision). When such a refiner found nothing in the whole image, the locator's answer
+   stands only if its score is at least ``overrule`` (else: absent). Otherwise, with ``ecc``,
+   the locator's transform is refined to a full homography by intensity alignment
+   (:func:`tmatch.geometry.ecc_align`) on the located region, accepted when it converges with
+   a correlation of at least ``ecc_min`` and stays consistent; failing that the locator's
+   answer stands.
+3. **Confirm.** An answer that only one stage gives (the whole-image refinement, or the
+   locator alone) must agree with the image where it puts the template: an aligned grey-level
+   correlation (:func:`tmatch.geometry.aligned_ncc`) of at least ``min_agreement``.
+4. **Wider.** When all of this says absent, with ``wider``, the locator searches the rest of
+   the full turn (the template at any angle), then the rest of 0.25×–4× (``extra["wider"]``),
+   its answers refined and confirmed in the same way.
+5. **Clear copies.** A copy whose correlation is at least ``copy_min`` and leads the best
+   correlation elsewhere by ``copy_margin`` is the answer when all of this says absent, or
+   puts the template elsewhere with a lower aligned correlation.
+
+``extra["refined"]`` says which stage answered: ``"copy"``, ``"region"``, ``"global"``,
+``"ecc"`` or ``False`` (the locator alone).
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import cv2
 import numpy as np
@@ -39,7 +46,7 @@ from tmatch import geometry
 from tmatch.errors import InputError
 from tmatch.match import Match
 from tmatch.matchers.base import Matcher
-from tmatch.matchers.copies import Copy, find_copy
+from tmatch.matchers.copies import RATIOS, Copy, find_copy
 from tmatch.matchers.features import FeatureMatcher
 from tmatch.matchers.options import MAX_THREADS, Option, work_options
 from tmatch.registry import load_matcher
@@ -74,7 +81,8 @@ class HybridMatcher(Matcher):
             0.25x–4x, with the locator.
         copies: look for pixel copies (as they are or at a display-scale ratio) first.
         copy_sure: least correlation of a copy to be the answer at once.
-        copy_min: least correlation of a copy to be the answer when everything else says absent.
+        copy_min: least correlation of a copy to be the answer when everything else says absent
+            (or agrees less with the image elsewhere).
         copy_margin: least lead of that copy's correlation over the best one elsewhere.
     """
 
@@ -112,9 +120,9 @@ class HybridMatcher(Matcher):
                "display-scale ratio) by correlation first"),
         Option("copy_sure", float, 0.97, "least correlation of a copy to be the answer at once",
                low=0.0, high=1.0),
-        Option("copy_min", float, 0.85, "least correlation of a copy to be the answer when the other "
+        Option("copy_min", float, 0.8, "least correlation of a copy to be the answer when the other "
                "stages say absent", low=0.0, high=1.0),
-        Option("copy_margin", float, 0.1, "least lead of that copy's correlation over the best one "
+        Option("copy_margin", float, 0.12, "least lead of that copy's correlation over the best one "
                "elsewhere", low=0.0, high=2.0),
         # Run options, passed on to the locator when it declares them (a benchmark gives them to
         # every matcher).
@@ -238,7 +246,14 @@ class HybridMatcher(Matcher):
         return ref
 
     def _copy(self, template: np.ndarray, image: np.ndarray) -> Copy | None:
-        return find_copy(template, image) if self.copies else None
+        if not self.copies:
+            return None
+        (th, tw), (H, W) = template.shape[:2], image.shape[:2]
+        fit = min(H / th, W / tw)
+        if fit >= 1.0:
+            return find_copy(template, image)
+        # a template larger than the image: also the ratios from the one that fits down to a quarter of it
+        return find_copy(template, image, tuple(sorted(set(RATIOS) | {fit * 2.0 ** (-k / 4) for k in range(9)})))
 
     def _copy_match(self, c: Copy, template: np.ndarray, image: np.ndarray) -> Match:
         """The copy as a match; ECC aligns its box when the copy is not exact (a warp the box
@@ -255,33 +270,34 @@ class HybridMatcher(Matcher):
         return self._from_homography(hm, template.shape[:2], image.shape[:2], float(np.clip(c.ncc, 0, 1)),
                                      **extra)
 
+    @staticmethod
+    def _homography(m: Match, template: np.ndarray) -> np.ndarray:
+        """``m``'s template → image homography (from its polygon when it has none)."""
+        if m.homography is not None:
+            return m.homography
+        return cv2.getPerspectiveTransform(
+            geometry.rect_polygon(0, 0, template.shape[1], template.shape[0]).astype(np.float32),
+            np.asarray(m.polygon, np.float32)).astype(np.float64)
+
     def _confirmed(self, m: Match, template: np.ndarray, image: np.ndarray) -> Match:
         """``m``, or absent when only one stage gives it (the whole-image refinement, or the
         locator alone) and the template does not agree with the image where it is put."""
         if not (m.found and m.extra.get("refined") in ("global", False)):
             return m
-        hm = m.homography if m.homography is not None else cv2.getPerspectiveTransform(
-            geometry.rect_polygon(0, 0, template.shape[1], template.shape[0]).astype(np.float32),
-            np.asarray(m.polygon, np.float32)).astype(np.float64)
-        agree = geometry.aligned_ncc(template, image, hm)
+        agree = geometry.aligned_ncc(template, image, self._homography(m, template))
         if agree >= self.min_agreement:
             return m
         return Match.absent(image.shape[:2], score=float(m.score), method=self.name, refined=False,
                             unconfirmed=m.extra.get("refined"), agreement=round(agree, 4))
 
-    def _decide(self, locate: Callable[[], Match], prepared: tuple[Any, Any, list[Any]], template: np.ndarray,
+    def _decide(self, loc: Match, prepared: tuple[Any, Any, list[Any]], template: np.ndarray,
                 image: np.ndarray) -> Match:
-        """The answer for one image: a sure copy (the locator, ``locate()``, is then not run),
-        else the refined locator, else a clear copy, else the locator over the rest of the turn."""
+        """The answer for one image from the locator's ``loc``: refined and confirmed, else the
+        locator over the rest of the turn and of the scale range."""
         _, p_ref, p_wider = prepared
-        c = self._copy(template, image)
-        if c is not None and c.ncc >= self.copy_sure:
-            return self._copy_match(c, template, image)
-        m = self._confirmed(self._refine(locate(), p_ref, template, image), template, image)
+        m = self._confirmed(self._refine(loc, p_ref, template, image), template, image)
         if m.found:
             return m
-        if c is not None and c.ncc >= self.copy_min and c.margin >= self.copy_margin:
-            return self._copy_match(c, template, image)
         for wide, p_wide in zip(self._wider, p_wider):
             w = wide.match_prepared(p_wide, template, image)
             if w.found:
@@ -292,13 +308,46 @@ class HybridMatcher(Matcher):
         return m
 
     def _match(self, prepared: tuple[Any, Any, list[Any]], template: np.ndarray, image: np.ndarray) -> Match:
-        return self._decide(lambda: self._locator.match_prepared(prepared[0], template, image), prepared,
-                            template, image)
+        return self._decide(self._locator.match_prepared(prepared[0], template, image), prepared, template, image)
 
     def _match_batch(self, prepared: tuple[Any, Any, list[Any]], template: np.ndarray,
                      images: Sequence[np.ndarray]) -> list[Match]:
         locs = self._locator.match_prepared_many(prepared[0], template, images)
-        return [self._decide(lambda loc=loc: loc, prepared, template, im) for loc, im in zip(locs, images)]
+        return [self._decide(loc, prepared, template, im) for loc, im in zip(locs, images)]
+
+    # Copies are looked for on the pair as given, before any rescaling to the working size
+    # (a display-scale ratio does not survive a rescaled template).
+    def _copy_first(self, template: np.ndarray, image: np.ndarray) -> tuple[Copy | None, Match | None]:
+        """``(copy, answer)``: the answer when the copy is sure."""
+        c = self._copy(template, image) if max(image.shape[:2]) <= self.work_side else None
+        if c is not None and c.ncc >= self.copy_sure:
+            return c, self._checked(self._copy_match(c, template, image), template.shape[:2])
+        return c, None
+
+    def _copy_last(self, c: Copy | None, m: Match, template: np.ndarray, image: np.ndarray) -> Match:
+        """``m``, or the copy when it is clear and ``m`` is absent, or elsewhere and agrees
+        less with the image (aligned correlation) than the copy does."""
+        if c is None or c.ncc < self.copy_min or c.margin < self.copy_margin:
+            return m
+        copy = self._checked(self._copy_match(c, template, image), template.shape[:2])
+        if not m.found or (copy.found and geometry.polygon_iou(m.polygon, copy.polygon) < 0.5
+                           and geometry.aligned_ncc(template, image, self._homography(m, template)) < c.ncc):
+            return copy
+        return m
+
+    def _solve(self, prepared: Any, template: np.ndarray, image: np.ndarray) -> Match:
+        c, sure = self._copy_first(template, image)
+        if sure is not None and sure.found:
+            return sure
+        return self._copy_last(c, super()._solve(prepared, template, image), template, image)
+
+    def _solve_batch(self, prepared: Any, template: np.ndarray, images: Sequence[np.ndarray]) -> list[Match]:
+        firsts = [self._copy_first(template, im) for im in images]
+        rest = [i for i, (_, sure) in enumerate(firsts) if sure is None or not sure.found]
+        out: list[Match] = [sure for _, sure in firsts]  # type: ignore[misc]
+        for i, m in zip(rest, super()._solve_batch(prepared, template, [images[i] for i in rest])):
+            out[i] = self._copy_last(firsts[i][0], m, template, images[i])
+        return out
 
     def _match_all(self, prepared: tuple[Any, Any, list[Any]], template: np.ndarray, image: np.ndarray,
                    max_instances: int, min_score: float | None) -> list[Match]:
