@@ -55,19 +55,21 @@ METHODS = {
 }
 
 
-def photo_source(root: Path) -> FolderSource:
-    from validation_study import validation_folders
+def photo_source(root: Path, photos: Path | None = None, per_image: int = 2) -> FolderSource:
+    if photos is None:
+        from validation_study import validation_folders
 
-    photos, _ = validation_folders(root)
-    return FolderSource(photos, pairs_per_image=2, size=(0.05, 0.3), min_texture=0.02,
+        photos, _ = validation_folders(root)
+    return FolderSource(photos, pairs_per_image=per_image, size=(0.05, 0.3), min_texture=0.02,
                         max_repeat=0.97, seed=1, min_query_hw=32)
 
 
-def build_pairs(root: Path, n: int) -> dict[str, list]:
-    cache = root / f"hard-pairs-{n}.pkl"
+def build_pairs(root: Path, n: int, photo_dir: Path | None = None, per_image: int = 2) -> dict[str, list]:
+    tag = "" if photo_dir is None else "-" + Path(photo_dir).name
+    cache = root / f"hard-pairs-{n}{tag}.pkl"
     if cache.is_file():
         return pickle.loads(cache.read_bytes())
-    photos = photo_source(root)
+    photos = photo_source(root, photo_dir, per_image)
     rng = np.random.default_rng(1)
     idx = []  # boxes with grey-level std >= 12: plain ones included, flat ones (no answer) not
     for i in rng.permutation(len(photos)).tolist():
@@ -103,6 +105,9 @@ def main() -> None:
     ap.add_argument("--only", default="", help="comma-separated protocols")
     ap.add_argument("--out", type=Path, default=Path("runs/validation"))
     ap.add_argument("--json", type=Path, default=None, help="also write the per-case records here")
+    ap.add_argument("--photos", type=Path, default=None, help="another folder of photos (default: the "
+                    "validation wallpapers)")
+    ap.add_argument("--per-image", type=int, default=2, help="crops per photo")
     args = ap.parse_args()
     cv2.setNumThreads(1)
     specs = json.loads(args.methods) if args.methods.startswith("{") else \
@@ -111,7 +116,7 @@ def main() -> None:
     for k, spec in specs.items():
         spec = dict(spec)
         matchers[k] = tmatch.load_matcher(spec.pop("method"), **spec)
-    pairs = build_pairs(args.out, args.n)
+    pairs = build_pairs(args.out, args.n, args.photos, args.per_image)
     only = {k for k in args.only.split(",") if k}
     rows, times = [], {k: [] for k in matchers}
     with limit_threads(1):

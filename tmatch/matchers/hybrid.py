@@ -22,10 +22,13 @@
 3. **Confirm.** An answer that only one stage gives (the whole-image refinement, or the
    locator alone) must agree with the image where it puts the template: an aligned grey-level
    correlation (:func:`tmatch.geometry.aligned_ncc`) of at least ``min_agreement``.
-4. **Wider.** When all of this says absent, with ``wider``, the locator searches the rest of
+4. **Rescue.** A candidate the locator turned down (its ``extra["candidate"]``) is the answer
+   when ECC aligns it (correlation ≥ ``rescue_ecc``) and the aligned template agrees with the
+   image (≥ ``rescue_agreement``; ``extra["rescued"]``): aligned evidence outweighs the score.
+5. **Wider.** When all of this says absent, with ``wider``, the locator searches the rest of
    the full turn (the template at any angle), then the rest of 0.25×–4× (``extra["wider"]``),
-   its answers refined and confirmed in the same way.
-5. **Clear copies.** A copy whose correlation is at least ``copy_min`` and leads the best
+   its answers refined, confirmed and rescued in the same way.
+6. **Clear copies.** A copy whose correlation is at least ``copy_min`` and leads the best
    correlation elsewhere by ``copy_margin`` is the answer when all of this says absent, or
    puts the template elsewhere with a lower aligned correlation.
 
@@ -77,6 +80,9 @@ class HybridMatcher(Matcher):
             presence decision found nothing in the whole image.
         min_agreement: least aligned grey-level correlation (:func:`tmatch.geometry.aligned_ncc`)
             of an answer that only one stage gives.
+        rescue_ecc, rescue_agreement: a candidate the locator turned down is the answer when ECC
+            aligns it with at least ``rescue_ecc`` and the aligned template correlates with the
+            image by at least ``rescue_agreement``.
         wider: when every stage says absent, search the rest of the full turn, then the rest of
             0.25x–4x, with the locator.
         copies: look for pixel copies (as they are or at a display-scale ratio) first.
@@ -113,6 +119,10 @@ class HybridMatcher(Matcher):
         Option("min_agreement", float, 0.55, "least grey-level correlation between the template and the "
                "image where it is put, for an answer that only one stage gives (the whole-image "
                "refinement, or the locator alone)", low=-1.0, high=1.0),
+        Option("rescue_ecc", float, 0.95, "least ECC correlation to take a candidate the locator turned "
+               "down", low=0.0, high=1.0),
+        Option("rescue_agreement", float, 0.9, "... and least aligned correlation of the template there",
+               low=-1.0, high=1.0),
         Option("wider", bool, True, "when every stage says absent, search the rest of the full turn "
                f"({TURN_STEP} degree steps), then the rest of 0.25x-4x, with the locator (locators with "
                "rotations and scales)"),
@@ -298,6 +308,9 @@ class HybridMatcher(Matcher):
         m = self._confirmed(self._refine(loc, p_ref, template, image), template, image)
         if m.found:
             return m
+        rescued = self._rescue(loc, template, image)
+        if rescued is not None:
+            return rescued
         for wide, p_wide in zip(self._wider, p_wider):
             w = wide.match_prepared(p_wide, template, image)
             if w.found:
@@ -305,6 +318,35 @@ class HybridMatcher(Matcher):
                 if w.found:
                     w.extra = {**w.extra, "wider": True}
                     return w
+            rescued = self._rescue(w, template, image)
+            if rescued is not None:
+                rescued.extra["wider"] = True
+                return rescued
+        return m
+
+    def _rescue(self, loc: Match, template: np.ndarray, image: np.ndarray) -> Match | None:
+        """The candidate the locator turned down, when intensity alignment from it converges
+        (ECC correlation ≥ ``rescue_ecc``) and the aligned template agrees with the image
+        (aligned correlation ≥ ``rescue_agreement``): aligned evidence outweighs the locator's
+        score."""
+        cand = loc.extra.get("candidate") if not loc.found else None
+        if cand is None or not self.ecc:
+            return None
+        hm, cc = geometry.ecc_align(np.asarray(cand, float), template, image, side=self.ecc_side,
+                                    min_cc=self.rescue_ecc)
+        if hm is None:
+            return None
+        agree = geometry.aligned_ncc(template, image, hm)
+        if agree < self.rescue_agreement:
+            return None
+        m = self._from_homography(hm, template.shape[:2], image.shape[:2], float(min(cc, agree)),
+                                  ecc=round(cc, 4), agreement=round(agree, 4), rescued=True,
+                                  locator_score=float(loc.score))
+        m = self._checked(m, template.shape[:2])
+        if not m.found:
+            return None
+        m.extra["refined"] = "ecc"
+        m.method = self.name
         return m
 
     def _match(self, prepared: tuple[Any, Any, list[Any]], template: np.ndarray, image: np.ndarray) -> Match:

@@ -94,7 +94,8 @@ class NeuralMatcher(Matcher):
     ``refine``, ``candidates`` and ``sure`` (verification above which the strongest peak is
     taken without refining others), and ``allow_untrained``.
 
-    ``Match.extra`` (public keys): ``presence``, ``peak``, ``scale``, ``angle``, ``refined``.
+    ``Match.extra`` (public keys): ``presence``, ``peak``, ``scale``, ``angle``, ``refined``;
+    when absent, ``candidate``: the homography of the best candidate it turned down.
 
     >>> import numpy as np, tmatch
     >>> from skimage import data
@@ -292,7 +293,8 @@ class NeuralMatcher(Matcher):
         p = float(self.head.probability([c.stats])[0])
         if p < self.presence_threshold or not geometry.plausible_homography(c.hm, template.shape[:2], image.shape[:2]):
             return Match.absent(image.shape[:2], score=p, method=self.name, presence=round(p, 4),
-                                peak=round(float(c.stats.peak), 4))
+                                peak=round(float(c.stats.peak), 4),
+                                candidate=np.asarray(c.hm, float).round(6).tolist())
         return self._to_match(c, p, template.shape[:2], image.shape[:2])
 
     def statistics(self, template: np.ndarray, image: np.ndarray) -> tuple[MatchStats, np.ndarray]:
