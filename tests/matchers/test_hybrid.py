@@ -220,3 +220,21 @@ def test_copies_off_leaves_the_answer_to_the_locator(coffee, located):
     tpl = np.ascontiguousarray(coffee[20:60, 20:70])
     out = located(tmatch.Match.absent(coffee.shape[:2]), copies=False).match(tpl, coffee)
     assert not out.found
+
+
+# ---------------------------------------------------------------- rescue
+def test_a_turned_down_candidate_that_aligns_is_rescued(coffee, chelsea, located):
+    tpl, scene, hm = _perspective_scene(coffee, chelsea)
+    rough = np.array([[0.9, 0, 153.0], [0, 0.9, 88.0], [0, 0, 1]])
+    loc = tmatch.Match.absent(scene.shape[:2], score=0.2, candidate=rough.tolist())
+    out = located(loc, fallback=False, copies=False, wider=False, refiner_options={"ratio": 1e-6}).match(tpl, scene)
+    assert out.found and out.extra["rescued"] and out.extra["refined"] == "ecc"
+    assert corner_error(out, hm, tpl.shape[:2]) < 1.5 and out.extra["agreement"] >= 0.9
+
+
+def test_a_turned_down_candidate_elsewhere_stays_absent(coffee, chelsea, located):
+    tpl, scene, _ = _perspective_scene(coffee, chelsea)
+    far = np.array([[0.9, 0, 20.0], [0, 0.9, 250.0], [0, 0, 1]])
+    loc = tmatch.Match.absent(scene.shape[:2], score=0.2, candidate=far.tolist())
+    out = located(loc, fallback=False, copies=False, wider=False, refiner_options={"ratio": 1e-6}).match(tpl, scene)
+    assert not out.found
