@@ -97,7 +97,7 @@ def find_copy(template: np.ndarray, image: np.ndarray, ratios=RATIOS) -> Copy | 
         if sw > W or sh > H or min(sw, sh) < 4:
             continue
         # the coarsest level that keeps the template's shorter side at least COARSE_SIDE px
-        k = max(0, int(math.floor(LEVELS * math.log2(min(sw, sh) / COARSE_SIDE)))) if min(sw, sh) > COARSE_SIDE else 0
+        k = max(0, math.floor(LEVELS * math.log2(min(sw, sh) / COARSE_SIDE))) if min(sw, sh) > COARSE_SIDE else 0
         d = 2.0 ** (-k / LEVELS)
         if k not in levels:
             levels[k] = _resize(img, max(1, round(W * d)), max(1, round(H * d)))
@@ -118,9 +118,9 @@ def find_copy(template: np.ndarray, image: np.ndarray, ratios=RATIOS) -> Copy | 
         sw, sh = max(3, round(tw * s)), max(3, round(th * s))
         ts = _resize(t, sw, sh)
         X, Y = x / d, y / d
-        m = int(math.ceil(2.0 / d)) + 2
-        x0, y0 = int(max(0, math.floor(X - m))), int(max(0, math.floor(Y - m)))
-        x1, y1 = int(min(W, math.ceil(X + sw + m + 1))), int(min(H, math.ceil(Y + sh + m + 1)))
+        m = math.ceil(2.0 / d) + 2
+        x0, y0 = max(0, math.floor(X - m)), max(0, math.floor(Y - m))
+        x1, y1 = min(W, math.ceil(X + sw + m + 1)), min(H, math.ceil(Y + sh + m + 1))
         reg = img[y0:y1, x0:x1]
         if reg.shape[0] < sh or reg.shape[1] < sw:
             continue
@@ -136,10 +136,10 @@ def find_copy(template: np.ndarray, image: np.ndarray, ratios=RATIOS) -> Copy | 
     for s, d, r, (ph, pw) in maps:
         r = r.copy()
         # top-left positions whose box centre lies inside the answer's box
-        x0 = int(math.floor(bx * d - 0.5 * pw)) - 1
-        y0 = int(math.floor(by * d - 0.5 * ph)) - 1
-        x1 = int(math.ceil((bx + bw) * d - 0.5 * pw)) + 1
-        y1 = int(math.ceil((by + bh) * d - 0.5 * ph)) + 1
+        x0 = math.floor(bx * d - 0.5 * pw) - 1
+        y0 = math.floor(by * d - 0.5 * ph) - 1
+        x1 = math.ceil((bx + bw) * d - 0.5 * pw) + 1
+        y1 = math.ceil((by + bh) * d - 0.5 * ph) + 1
         r[max(0, y0):max(0, y1 + 1), max(0, x0):max(0, x1 + 1)] = -1.0
         second = max(second, float(r.max()))
     best_full.margin = float(best_coarse - second)

@@ -171,7 +171,10 @@ class HybridMatcher(Matcher):
                 self._wider.append(load_matcher(self.locator, **{**opts, "rotations": rest, "scales": mid}))
             if zoom:
                 self._wider.append(load_matcher(self.locator, **{**opts, "scales": zoom}))
-        ref = load_matcher(self.refiner, **(self.refiner_options or {}))
+        # the run's threads reach the refiner too (unless its own options say otherwise)
+        ref_opts = {**accepted_options(self.refiner, {k: v for k, v in run.items() if k == "threads"}),
+                    **(self.refiner_options or {})}
+        ref = load_matcher(self.refiner, **ref_opts)
         if not callable(getattr(ref, "match_in_region", None)):
             raise InputError(f"refiner must be a keypoint matcher (sift, akaze, orb, neural-local), "
                              f"got {self.refiner!r}")

@@ -33,6 +33,7 @@ import numpy as np
 
 from tmatch.errors import InputError
 from tmatch.files import atomic_save, atomic_write, cache_root, file_sha256
+from tmatch.models.runtime import onnx_session
 
 #: channels at strides 2, 4 and 8.
 CHANNELS = (16, 24, 40)
@@ -117,22 +118,6 @@ def graph_path() -> Path:
 
     require_torch(f"exporting the features graph ({SHIPPED_FEATURES.name} is missing from the package)")
     return cached_graph()
-
-
-def onnx_session(graph: str | os.PathLike | bytes, threads: int | None, device: str = "cpu"):
-    """An onnxruntime session of a graph (path or bytes), quiet, ``threads`` intra-op threads
-    (``None``: onnxruntime's default), CUDA first when ``device == "cuda"``."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    if threads is not None:
-        so.intra_op_num_threads = int(threads)
-        so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    providers = ["CPUExecutionProvider"]
-    if device == "cuda":
-        providers.insert(0, "CUDAExecutionProvider")
-    return ort.InferenceSession(graph if isinstance(graph, bytes) else str(graph), so, providers=providers)
 
 
 _CORRELATE: dict[int | None, object] = {}

@@ -35,6 +35,36 @@ def torch_or_none() -> Any:
     return torch
 
 
+def onnx_session(graph: str | os.PathLike | bytes, threads: int | None, device: str = "cpu") -> Any:
+    """The one onnxruntime session factory: a graph (path or bytes), quiet, operators run in
+    sequence on ``threads`` intra-op threads (``None``: onnxruntime's default), no busy-waiting
+    between operators, CUDA first when ``device == "cuda"``.
+
+    Spinning threads steal the cores from whatever runs next (OpenCV in SIFT, the benchmark's
+    other matchers, the video decoder). Measured here: a search graph 10.0 ms alone with
+    spinning, 10.8 without; alternating with SIFT, 19.6 ms (and SIFT 46 -> 62 ms) with spinning,
+    11.0 ms without.
+
+    Raises:
+        InputError: ``device == "cuda"`` and onnxruntime has no CUDA provider.
+    """
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = int(threads or 0)
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.log_severity_level = 3
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    so.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    providers = ["CPUExecutionProvider"]
+    if device == "cuda":
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise InputError("onnxruntime has no CUDA provider here; use runtime='torch' on the GPU")
+        providers.insert(0, "CUDAExecutionProvider")
+    return ort.InferenceSession(graph if isinstance(graph, bytes) else str(graph), so, providers=providers)
+
+
 def require_torch(what: str) -> Any:
     """The ``torch`` module; without it, an error saying that ``what`` needs the train extra.
 
@@ -157,28 +187,10 @@ class OnnxRunner:
     name = "onnx"
 
     def __init__(self, graphs: Any, threads: int | None = None, device: str = "cpu"):
-        import onnxruntime as ort
-
         self.graphs = graphs
         self.config = graphs.config
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = int(threads or 0)
-        so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.log_severity_level = 3
-        # No busy-waiting between operators: spinning threads steal the cores from whatever
-        # runs next (OpenCV in SIFT, the benchmark's other matchers, the video decoder). Measured
-        # here: the search graph 10.0 ms alone with spinning, 10.8 without; alternating with
-        # SIFT, 19.6 ms (and SIFT 46 -> 62 ms) with spinning, 11.0 ms without.
-        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        so.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        providers = ["CPUExecutionProvider"]
-        if device == "cuda":
-            if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise InputError("onnxruntime has no CUDA provider here; use runtime='torch' on the GPU")
-            providers.insert(0, "CUDAExecutionProvider")
-        self.template = ort.InferenceSession(str(graphs.template), so, providers=providers)
-        self.searcher = ort.InferenceSession(str(graphs.search), so, providers=providers)
+        self.template = onnx_session(graphs.template, threads, device)
+        self.searcher = onnx_session(graphs.search, threads, device)
 
     def encode(self, query: np.ndarray) -> list[np.ndarray]:
         q = np.ascontiguousarray(query, np.float32)

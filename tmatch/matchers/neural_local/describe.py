@@ -124,7 +124,7 @@ class Describer:
             self.layers.append((folded, (-mean * scale).astype(np.float32), w.shape[2], stride, pad))
         self.dim = int(self.layers[-1][0].shape[1])
         if graph is not None and Path(graph[0]).is_file() and weights_digest(path) == graph[1]:
-            from tmatch.models.features import onnx_session
+            from tmatch.models.runtime import onnx_session
 
             self.session = onnx_session(graph[0], threads or 1)
             self.input = self.session.get_inputs()[0].name
