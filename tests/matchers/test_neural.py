@@ -253,3 +253,15 @@ def test_train_preset_neural_refuses_torchrun_and_resume(tmp_path, monkeypatch):
     res = CliRunner().invoke(app, ["train", "neural", "--out", str(tmp_path / "r")])
     assert isinstance(res.exception, tmatch.TmatchError) and "torchrun" in str(res.exception)
     assert not (tmp_path / "r").exists()
+
+
+def test_another_features_graph_is_used_and_a_missing_one_refused(astronaut):
+    from tmatch.errors import InputError
+    from tmatch.models.features import SHIPPED_FEATURES
+
+    tpl = astronaut[100:220, 150:260]
+    a = tmatch.load_matcher("neural").match(tpl, astronaut)
+    m = tmatch.load_matcher("neural", features=str(SHIPPED_FEATURES))
+    assert m._features.graph == SHIPPED_FEATURES and m.match(tpl, astronaut).box == a.box
+    with pytest.raises(InputError, match="features graph not found"):
+        tmatch.load_matcher("neural", features="/no/such.onnx")

@@ -185,10 +185,12 @@ class Lite0Features:
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         threads: CPU threads (``None``: the runtime's default).
         pretrained: ``False`` builds random weights (tests only; torch runtime).
+        graph: another ONNX graph of the stages (same inputs and outputs), e.g. features
+            fine-tuned for matching; ONNX runtime only.
     """
 
     def __init__(self, runtime: str = "auto", device: str = "auto", threads: int | None = None,
-                 pretrained: bool = True):
+                 pretrained: bool = True, graph: str | os.PathLike | None = None):
         from tmatch.models.runtime import resolve_device
 
         runtime, self.device = resolve_device(runtime, device)
@@ -196,14 +198,21 @@ class Lite0Features:
             runtime = "onnx" if self.device == "cpu" and pretrained else "torch"
         if runtime == "onnx" and not pretrained:
             raise InputError("the ONNX runtime needs the pretrained weights")
+        if graph is not None:
+            if runtime == "torch":
+                raise InputError("a features graph runs in onnxruntime: use runtime='onnx' with it")
+            if not Path(graph).is_file():
+                raise InputError(f"features graph not found: {graph}")
+            runtime = "onnx"
         self.runtime = runtime
         self.threads = threads
+        self.graph = None if graph is None else Path(graph)
         self._pretrained = pretrained
         self._impl = None
 
     def _build(self):
         if self.runtime == "onnx":
-            return onnx_session(graph_path(), self.threads, self.device)
+            return onnx_session(self.graph or graph_path(), self.threads, self.device)
         return _stages(self._pretrained).to(self.device)
 
     def __call__(self, x: np.ndarray) -> list[np.ndarray]:

@@ -112,6 +112,8 @@ class NeuralMatcher(Matcher):
     compute = "torch"
     OPTIONS = (
         Option("weights", Path, None, "presence head .safetensors (default: the one shipped)", optional=True),
+        Option("features", Path, None, "the feature stages' ONNX graph (default: the one shipped); its "
+               "presence head must have been trained with it", optional=True),
         *RUNTIME_OPTIONS,
         Option("scales", tuple, (0.7, 0.84, 1.0, 1.19, 1.41), "template scales searched (image px per template px)",
                low=0.05, high=20.0),
@@ -141,7 +143,8 @@ class NeuralMatcher(Matcher):
         else:
             self.head = PresenceHead.load(path)
             self.weights = str(path)
-        self._features = Lite0Features(runtime=self.runtime, device=self.device, threads=self.threads)
+        self._features = Lite0Features(runtime=self.runtime, device=self.device, threads=self.threads,
+                                       graph=self.features)
         self.runtime, self.device = self._features.runtime, self._features.device
 
     @property
