@@ -113,8 +113,11 @@ def find_copy(template: np.ndarray, image: np.ndarray, ratios=RATIOS) -> Copy | 
     if not coarse:
         return None
     coarse.sort(key=lambda c: -c[0])
+    # the strongest coarse peaks, and ratio 1 always (an exact copy may rank lower at the coarse
+    # resolution than a look-alike at another ratio, never at full resolution)
+    tried = coarse[:VERIFY] + [c for c in coarse[VERIFY:] if c[1] == 1.0]
     best_full: Copy | None = None
-    for c1, s, x, y, d, _ in coarse[:VERIFY]:
+    for c1, s, x, y, d, _ in tried:
         sw, sh = max(3, round(tw * s)), max(3, round(th * s))
         ts = _resize(t, sw, sh)
         X, Y = x / d, y / d
