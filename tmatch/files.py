@@ -112,6 +112,12 @@ def _write_through(path: Path, final: Path, writer: Callable[[Path], object]) ->
             raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_dir(final: str | os.PathLike, replace: bool = True) -> Iterator[Path]:
     """Build a folder under a temporary name beside ``final``; on success it becomes ``final``.
@@ -123,6 +129,7 @@ def atomic_dir(final: str | os.PathLike, replace: bool = True) -> Iterator[Path]
     final = write_target(final)  # a link to a folder stays a link; its target is replaced
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.{os.getpid()}.", suffix=".tmp", dir=final.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's 0700 would stay on the published folder
     old: Path | None = None
     try:
         yield tmp

@@ -60,7 +60,11 @@ def read_image(source: ImageLike, what: str = "image") -> np.ndarray:
         if path.stat().st_size == 0:
             raise InputError(f"{what} file is empty: {path}")
         data = np.fromfile(str(path), dtype=np.uint8)
-        arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        try:
+            arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        except cv2.error as e:  # e.g. a float64 multi-page TIFF
+            msg = str(e).strip().splitlines()[-1] if str(e).strip() else "decoder error"
+            raise InputError(f"cannot read {what} {path}: OpenCV cannot decode it ({msg})") from None
         if arr is None:
             raise InputError(f"cannot read {what} (not an image, or corrupt): {path}")
         if arr.ndim == 3 and arr.shape[2] == 3:
@@ -159,6 +163,8 @@ def as_rgb(arr: np.ndarray, what: str = "image") -> np.ndarray:
         raise InputError(f"{what} is empty (shape {arr.shape})")
     if arr.ndim == 3 and arr.shape[2] == 4:
         arr = arr[:, :, :3]
+    if arr.dtype.byteorder not in ("=", "|"):  # big- or little-endian not native: native first
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     if arr.dtype == bool:
         arr = arr.astype(np.uint8) * 255
     elif arr.dtype == np.uint8:
@@ -189,7 +195,7 @@ def parse_roi(text: str) -> tuple[int, int, int, int]:
     try:
         if len(parts) != 4:
             raise ValueError
-        x, y, w, h = (int(float(p)) for p in parts)
+        x, y, w, h = (int(p) for p in parts)  # "0.5" is not an integer: refused, not truncated
     except ValueError:
         raise InputError(f"ROI must be 'x,y,w,h' (four integers), got {text!r}") from None
     return x, y, w, h

@@ -30,8 +30,13 @@ def demo_cmd(
     from rich.table import Table
 
     from tmatch.demo import run_demo, summarize
+    from tmatch.errors import InputError
     from tmatch.outputs import Output, check_outputs
 
+    if methods is not None and not split_names(methods):
+        raise InputError(f"--methods names no matcher: {methods!r} (e.g. --methods sift,ncc)")
+    if not split_names(protocols):
+        raise InputError(f"--protocols names no protocol: {protocols!r}")
     check_outputs({"--out": Output(out, "folder")})
     console = Console()
     rows = run_demo(out, methods=split_names(methods) if methods else None,

@@ -49,6 +49,10 @@ for _verb in (match, methods, demo, data, bench, train, export, video, serve):
 
 def main() -> None:
     """Entry point of the ``tmatch`` script."""
+    import warnings
+
+    # a warning is one line on stderr, without the Python source line under it
+    warnings.formatwarning = lambda message, category, *_args, **_kw: f"warning: {message}\n"
     try:
         app()
     except TmatchError as e:
@@ -66,6 +70,10 @@ def main() -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except OSError as e:  # a path the system refuses (/proc, a full disk...): one line, never a traceback
+        where = f": {e.filename}" if getattr(e, "filename", None) else ""
+        print(f"error: {e.strerror or e}{where}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":  # pragma: no cover

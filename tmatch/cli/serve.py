@@ -48,6 +48,10 @@ def serve_cmd(
     from tmatch.registry import load_matcher, matcher_class
     from tmatch.serve import ServeConfig, create_app, default_workers
 
+    levels = ("critical", "error", "warning", "info", "debug", "trace")
+    if log_level.lower() not in levels:
+        raise TmatchError(f"--log-level must be one of {', '.join(levels)}, got {log_level!r}")
+    log_level = log_level.lower()
     matcher_class(method)  # unknown names: one line, exit 2
     load_matcher(method)  # missing weights too, before the server starts (models load lazily)
     config = ServeConfig(method=method, workers=workers or default_workers(), threads=threads,

@@ -17,6 +17,8 @@ methods only: :meth:`match_prepared`, :meth:`match_prepared_many`, :meth:`match_
 
 from __future__ import annotations
 
+import math
+
 import time
 from contextlib import contextmanager
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Sequence
@@ -400,6 +402,9 @@ class Matcher:
 
     def _solve_all(self, prepared: Any, template: np.ndarray, image: np.ndarray,
                    max_instances: int, min_score: float | None) -> list[Match]:
+        if min_score is not None and (isinstance(min_score, bool) or not isinstance(min_score, (int, float))
+                                      or not math.isfinite(min_score)):
+            raise InputError(f"min_score must be a finite number or None, got {min_score!r}")
         plan = self._plan(template, image)
         th_tw = template.shape[:2]
         if plan == "refuse":

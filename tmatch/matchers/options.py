@@ -93,6 +93,8 @@ class Option:
             if isinstance(value, (bool, int)) and value in (0, 1):
                 return bool(value)
             raise TypeError
+        if self.type in (int, float, tuple) and isinstance(value, bool):
+            raise TypeError  # True is not a number here (it would be taken as 1)
         if self.type is int:
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError
@@ -101,6 +103,8 @@ class Option:
             return float(value)
         if self.type is tuple:
             items = value if isinstance(value, (list, tuple)) else [value]
+            if any(isinstance(x, bool) for x in items):
+                raise TypeError
             if not items:
                 raise ValueError
             if len(items) > self.max_len:

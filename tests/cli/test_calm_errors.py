@@ -1,0 +1,78 @@
+"""Issue 25, items 11-13: every bad input is one line and exit code 2, never a traceback; nothing
+odd is accepted silently; exported folders get the usual permissions."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+import tmatch
+from tmatch.errors import InputError
+
+
+def _tmatch(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "tmatch", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture()
+def png(tmp_path):
+    p = tmp_path / "a.png"
+    cv2.imwrite(str(p), (np.random.default_rng(0).random((90, 120, 3)) * 255).astype(np.uint8))
+    return p
+
+
+@pytest.mark.parametrize("args, message", [
+    (["serve", "--log-level", "bogus"], "--log-level must be one of"),
+    (["train", "{png}"], "is not a text YAML file"),
+    (["data", "samples", "/proc/tmatch-x"], "/proc/tmatch-x"),
+    (["demo", "--methods", ","], "--methods names no matcher"),
+    (["match", "{png}", "{png}", "--roi", "0.5,0,10,10"], "four integers"),
+])
+def test_bad_input_is_one_line_and_exit_2(png, args, message):
+    r = _tmatch(*[a.format(png=png) for a in args])
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("error:") and message in r.stderr
+
+
+def test_a_warning_is_one_line_without_source(tmp_path):
+    f = tmp_path / "pages.tiff"
+    page = (np.random.default_rng(1).random((40, 40)) * 255).astype(np.uint8)
+    cv2.imwritemulti(str(f), [page, page, page])
+    r = _tmatch("match", f, f, "-m", "ncc")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines() == [f"warning: template {f.name} has 3 pages; page 1 is used",
+                                     f"warning: image {f.name} has 3 pages; page 1 is used"]
+
+
+def test_big_endian_16_bit_pixels_are_scaled_like_native_ones():
+    a = np.full((8, 8), 30000, np.uint16)
+    assert tmatch.read_image(a.astype(">u2"))[0, 0, 0] == tmatch.read_image(a)[0, 0, 0] == 117
+
+
+def test_true_is_not_a_number_option():
+    with pytest.raises(InputError, match="ratio must be a number"):
+        tmatch.load_matcher("sift", ratio=True)
+    with pytest.raises(InputError):
+        tmatch.load_matcher("ncc", scales=[True, 2.0])
+
+
+def test_match_all_refuses_a_nan_min_score(astronaut):
+    with pytest.raises(InputError, match="min_score must be a finite number"):
+        tmatch.load_matcher("ncc").match_all(astronaut[:60, :60], astronaut, min_score=float("nan"))
+
+
+def test_an_exported_folder_has_the_usual_permissions(tmp_path):
+    from tmatch.files import atomic_dir
+
+    with atomic_dir(tmp_path / "out") as t:
+        (t / "x.txt").write_text("1")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(os.stat(tmp_path / "out").st_mode) == 0o777 & ~mask
