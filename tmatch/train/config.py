@@ -308,7 +308,14 @@ def _raw_config(spec: str | os.PathLike, _seen: tuple = ()) -> dict:
     if s.endswith((".yaml", ".yml")) or path.exists():
         if not path.is_file():
             raise TmatchError(f"config file not found: {path}")
-        d = _read_yaml(path.read_text(), f"config file {path}")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise TmatchError(f"config file {path} is not a text YAML file (a YAML config or a preset "
+                              f"name: tmatch train --preset neural)") from None
+        except OSError as e:
+            raise TmatchError(f"cannot read config file {path}: {e.strerror or e}") from None
+        d = _read_yaml(text, f"config file {path}")
         where = str(path.resolve())
     else:
         d = _read_yaml(_preset_text(s), f"preset {s}")
