@@ -60,6 +60,8 @@ class ModelConfig(pydantic.BaseModel):
         width: channels of the ``neural`` correlation features and decoder (stride 8; stride 16
             uses twice as many).
         decoder_channels: ``dual-unet`` U-Net decoder widths, deepest first.
+        features: ``neural``: the ONNX graph of the Lite0 stages whose presence head is trained
+            (default: the one shipped in the package).
     """
 
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
@@ -74,6 +76,7 @@ class ModelConfig(pydantic.BaseModel):
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     width: int = 64
     decoder_channels: tuple[int, int, int, int, int] = (256, 128, 64, 32, 16)
+    features: str | None = None
 
     @pydantic.field_validator("arch", mode="before")
     @classmethod

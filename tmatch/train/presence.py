@@ -160,7 +160,9 @@ def evaluate(head: PresenceHead, stats: np.ndarray, present: np.ndarray, iou: np
 def train_presence(config: TrainConfig, *, overwrite: bool = False,
                    echo: Callable[[str], None] = print) -> PresenceResult:
     """Fit and save the ``neural`` matcher's presence head (``tmatch train --preset neural``)."""
+    from tmatch.files import file_sha256
     from tmatch.matchers.neural import NeuralMatcher
+    from tmatch.models.features import graph_path
     from tmatch.train.data import build_data
 
     out = config.out_dir
@@ -170,7 +172,7 @@ def train_presence(config: TrainConfig, *, overwrite: bool = False,
     out.mkdir(parents=True, exist_ok=True)
     save_config(config, out / "config.yaml")
     matcher = NeuralMatcher(weights=None, allow_untrained=True, threads=config.threads,
-                                     device="cpu" if config.device == "cpu" else "auto")
+                            device="cpu" if config.device == "cpu" else "auto", features=config.model.features)
     t_start = time.perf_counter()
     d = config.data
     proj = fit_projection(matcher, data.train, min(d.train_pairs, PROJECTION_PAIRS), echo)
@@ -193,7 +195,9 @@ def train_presence(config: TrainConfig, *, overwrite: bool = False,
             "stats": list(STAT_NAMES), "train_hours": round(hours, 4), "device": matcher.device,
             "runtime": matcher.runtime, "pairs_per_s": round(len(xs) / max(t_train, 1e-9), 2),
             "weight": [round(float(v), 5) for v in head.weight], "bias": round(head.bias, 5),
-            "threshold": round(threshold, 3)}
+            "threshold": round(threshold, 3),
+            "features": {"graph": Path(matcher._features.graph or graph_path()).name,
+                         "sha256": file_sha256(matcher._features.graph or graph_path())}}
     best = head.save(out / "best.safetensors", {k: v for k, v in info.items() if k != "name"}
                      | {"name": config.name})
     atomic_write(out / "logs.json", json.dumps(info, indent=2))
