@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tmatch import geometry
-from tmatch.matchers.copies import RATIOS, find_copy
+from tmatch.matchers.copies import RATIOS, copy_ratios, find_copy
 
 
 def _noise(h, w, seed=0):
@@ -70,3 +70,12 @@ def test_ecc_align_corrects_a_rough_transform(astronaut):
     assert cc > 0.95 and np.abs(geometry.project(hm, np.array([[0.0, 0.0]])) - [150, 100]).max() < 0.5
     none, _ = geometry.ecc_align(rough, np.full((100, 120, 3), 9, np.uint8), astronaut)
     assert none is None
+
+
+def test_a_template_larger_than_the_image_is_searched_below_the_ratio_that_fits(astronaut):
+    import cv2 as _cv2
+
+    tpl = np.ascontiguousarray(astronaut[100:300, 100:300])  # 200 x 200
+    img = _cv2.resize(astronaut[100:300, 100:300], (60, 60), interpolation=_cv2.INTER_AREA)  # 0.3x
+    c = find_copy(tpl, img, copy_ratios(tpl.shape[:2], img.shape[:2]))
+    assert c is not None and c.ratio == pytest.approx(0.3, rel=0.1) and c.ncc > 0.9

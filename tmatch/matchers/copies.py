@@ -80,9 +80,25 @@ def _ncc(image: np.ndarray, template: np.ndarray) -> np.ndarray:
     return np.nan_to_num(r, nan=-1.0, posinf=-1.0, neginf=-1.0)
 
 
+def copy_ratios(template_hw: tuple[int, int], image_hw: tuple[int, int]) -> tuple[float, ...]:
+    """:data:`RATIOS`, and for a template larger than the image also the ratios from the one
+    that fits down to a quarter of it (a zoomed-out view cropped around the object).
+
+    >>> copy_ratios((10, 10), (100, 100)) == RATIOS
+    True
+    >>> min(copy_ratios((200, 200), (100, 100)))
+    0.125
+    """
+    fit = min(image_hw[0] / template_hw[0], image_hw[1] / template_hw[1])
+    if fit >= 1.0:
+        return RATIOS
+    return tuple(sorted(set(RATIOS) | {fit * 2.0 ** (-k / 4) for k in range(9)}))
+
+
 def find_copy(template: np.ndarray, image: np.ndarray, ratios=RATIOS) -> Copy | None:
-    """The best copy of the ``(h, w, 3)`` template in the ``(H, W, 3)`` image over ``ratios``,
-    or ``None`` when no ratio fits (template larger than the image) or the template is flat."""
+    """The best copy of the ``(h, w, 3)`` template in the ``(H, W, 3)`` image over ``ratios``
+    (:func:`copy_ratios` gives those for any pair), or ``None`` when no ratio fits (template
+    larger than the image) or the template is flat."""
     t, img = _gray(template), _gray(image)
     th, tw = t.shape
     H, W = img.shape

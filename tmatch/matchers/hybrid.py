@@ -49,7 +49,7 @@ from tmatch import geometry
 from tmatch.errors import InputError
 from tmatch.match import Match
 from tmatch.matchers.base import Matcher
-from tmatch.matchers.copies import RATIOS, Copy, find_copy
+from tmatch.matchers.copies import Copy, copy_ratios, find_copy
 from tmatch.matchers.features import FeatureMatcher
 from tmatch.matchers.options import MAX_THREADS, Option, work_options
 from tmatch.registry import load_matcher
@@ -249,8 +249,10 @@ class HybridMatcher(Matcher):
         loc.method = self.name
         return loc
 
-    def _ecc(self, hm: np.ndarray, template: np.ndarray, image: np.ndarray) -> tuple[np.ndarray | None, float]:
-        return geometry.ecc_align(hm, template, image, side=self.ecc_side, min_cc=self.ecc_min)
+    def _ecc(self, hm: np.ndarray, template: np.ndarray, image: np.ndarray,
+             min_cc: float | None = None) -> tuple[np.ndarray | None, float]:
+        return geometry.ecc_align(hm, template, image, side=self.ecc_side,
+                                  min_cc=self.ecc_min if min_cc is None else min_cc)
 
     def _accept(self, ref: Match, loc: Match, how: str) -> Match:
         ref.score = max(float(loc.score), float(ref.score)) if loc.found else float(ref.score)
@@ -261,12 +263,7 @@ class HybridMatcher(Matcher):
     def _copy(self, template: np.ndarray, image: np.ndarray) -> Copy | None:
         if not self.copies:
             return None
-        (th, tw), (H, W) = template.shape[:2], image.shape[:2]
-        fit = min(H / th, W / tw)
-        if fit >= 1.0:
-            return find_copy(template, image)
-        # a template larger than the image: also the ratios from the one that fits down to a quarter of it
-        return find_copy(template, image, tuple(sorted(set(RATIOS) | {fit * 2.0 ** (-k / 4) for k in range(9)})))
+        return find_copy(template, image, copy_ratios(template.shape[:2], image.shape[:2]))
 
     def _copy_match(self, c: Copy, template: np.ndarray, image: np.ndarray) -> Match:
         """The copy as a match; ECC aligns its box when the copy is not exact (a warp the box
@@ -335,8 +332,7 @@ class HybridMatcher(Matcher):
         cand = loc.extra.get("candidate") if not loc.found else None
         if cand is None or not self.ecc:
             return None
-        hm, cc = geometry.ecc_align(np.asarray(cand, float), template, image, side=self.ecc_side,
-                                    min_cc=self.rescue_ecc)
+        hm, cc = self._ecc(np.asarray(cand, float), template, image, min_cc=self.rescue_ecc)
         if hm is None:
             return None
         agree = geometry.aligned_ncc(template, image, hm)
