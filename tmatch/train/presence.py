@@ -32,7 +32,7 @@ import numpy as np
 
 from tmatch import geometry
 from tmatch.errors import TmatchError
-from tmatch.files import atomic_write
+from tmatch.files import atomic_write, file_sha256
 from tmatch.models.presence import STAT_NAMES, PresenceHead
 from tmatch.train.config import TrainConfig, save_config
 
@@ -160,7 +160,6 @@ def evaluate(head: PresenceHead, stats: np.ndarray, present: np.ndarray, iou: np
 def train_presence(config: TrainConfig, *, overwrite: bool = False,
                    echo: Callable[[str], None] = print) -> PresenceResult:
     """Fit and save the ``neural`` matcher's presence head (``tmatch train --preset neural``)."""
-    from tmatch.files import file_sha256
     from tmatch.matchers.neural import NeuralMatcher
     from tmatch.models.features import graph_path
     from tmatch.train.data import build_data
@@ -190,14 +189,14 @@ def train_presence(config: TrainConfig, *, overwrite: bool = False,
         metrics["valid"] = evaluate(head, xv, pv, iv)
         arrays.update(valid_stats=xv, valid_present=pv, valid_iou=iv)
     hours = (time.perf_counter() - t_start) / 3600
+    features = Path(matcher._features.graph or graph_path())  # the graph the head was fitted on
     np.savez(out / "stats.npz", **arrays)
     info = {"name": config.name, "recipe": config.to_dict(), "data": data.description, "metrics": metrics,
             "stats": list(STAT_NAMES), "train_hours": round(hours, 4), "device": matcher.device,
             "runtime": matcher.runtime, "pairs_per_s": round(len(xs) / max(t_train, 1e-9), 2),
             "weight": [round(float(v), 5) for v in head.weight], "bias": round(head.bias, 5),
             "threshold": round(threshold, 3),
-            "features": {"graph": Path(matcher._features.graph or graph_path()).name,
-                         "sha256": file_sha256(matcher._features.graph or graph_path())}}
+            "features": {"graph": features.name, "sha256": file_sha256(features)}}
     best = head.save(out / "best.safetensors", {k: v for k, v in info.items() if k != "name"}
                      | {"name": config.name})
     atomic_write(out / "logs.json", json.dumps(info, indent=2))
