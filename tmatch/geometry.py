@@ -429,6 +429,39 @@ def ecc_align(hm: np.ndarray, template: np.ndarray, image: np.ndarray, side: int
     return out, float(cc)
 
 
+#: image windows with a smaller grey-level standard deviation correlate with nothing.
+FLAT_WINDOW = 0.5
+
+
+def ncc_map(image: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """Correlation coefficient (``cv2.TM_CCOEFF_NORMED``) of ``template`` at every position of
+    ``image`` (grey or colour, float32 or uint8); -1 where it is undefined: NaN, and image
+    windows that are flat (standard deviation below :data:`FLAT_WINDOW` in every channel),
+    where OpenCV answers 1 — a black band would be a perfect copy of anything.
+
+    >>> img = np.zeros((40, 40), np.float32); img[:, 20:] = np.arange(20)
+    >>> r = ncc_map(img, img[5:15, 22:32].copy())
+    >>> float(r[0, 0]), round(float(r.max()), 3)
+    (-1.0, 1.0)
+    """
+    r = cv2.matchTemplate(image, template, cv2.TM_CCOEFF_NORMED)
+    r = np.nan_to_num(r, nan=-1.0, posinf=-1.0, neginf=-1.0)
+    th, tw = template.shape[:2]
+    s, sq = cv2.integral2(image, sdepth=cv2.CV_64F, sqdepth=cv2.CV_64F)
+    h, w = r.shape
+
+    def window(a: np.ndarray) -> np.ndarray:
+        return a[th:th + h, tw:tw + w] - a[:h, tw:tw + w] - a[th:th + h, :w] + a[:h, :w]
+
+    n = float(th * tw)
+    var = window(sq) / n - (window(s) / n) ** 2
+    if var.ndim == 3:
+        var = var.max(axis=2)
+    r[var < FLAT_WINDOW ** 2] = -1.0
+    return r
+
+
+
 def aligned_ncc(template: np.ndarray, image: np.ndarray, hm: np.ndarray, side: int = 96) -> float:
     """How well the template agrees with the image where ``hm`` puts it: the grey-level
     correlation coefficient between the template and the image warped back into its frame

@@ -79,3 +79,16 @@ def test_a_template_larger_than_the_image_is_searched_below_the_ratio_that_fits(
     img = _cv2.resize(astronaut[100:300, 100:300], (60, 60), interpolation=_cv2.INTER_AREA)  # 0.3x
     c = find_copy(tpl, img, copy_ratios(tpl.shape[:2], img.shape[:2]))
     assert c is not None and c.ratio == pytest.approx(0.3, rel=0.1) and c.ncc > 0.9
+
+
+def test_a_flat_band_is_no_copy_of_anything(astronaut):
+    """OpenCV's correlation is 1 on a constant window: a black band must not be a perfect copy."""
+    img = astronaut.copy()
+    img[300:420, 20:200] = 0
+    tpl = np.ascontiguousarray(astronaut[100:140, 150:210])
+    c = find_copy(tpl, img)
+    assert c is not None and c.box[:2] == (150, 100) and c.ncc > 0.99
+    alien = np.ascontiguousarray(np.rot90(astronaut[100:160, 150:210]))  # nowhere in the image
+    far = find_copy(alien, img)
+    assert far is None or far.ncc < 0.9
+    assert far is None or not (300 <= far.box[1] < 420 and 20 <= far.box[0] < 200)

@@ -62,7 +62,7 @@ def test_inconsistent_refinement_is_rejected(coffee, chelsea, located):
     loc = tmatch.Match(True, 0.5, geometry.rect_polygon(0, 0, 60, 60), (0, 0, 60, 60),
                        geometry.mask_from_polygon(geometry.rect_polygon(0, 0, 60, 60), scene.shape[:2]))
     # (copies=False: the template is pasted as it is, which the copy search would find first)
-    out = located(loc, fallback=False, copies=False, min_agreement=-1.0).match(tpl, scene)
+    out = located(loc, fallback=False, copies=False, alone_agreement=-1.0).match(tpl, scene)
     assert out.extra["refined"] is False and out.box == (0, 0, 60, 60)
 
 
@@ -74,6 +74,24 @@ def test_an_answer_only_the_locator_gives_must_agree_with_the_image(coffee, chel
                        homography=np.array([[0.25, 0, 0], [0, 0.3, 0], [0, 0, 1.0]]))
     out = located(loc, fallback=False, copies=False).match(tpl, scene)
     assert not out.found and out.extra["unconfirmed"] is False and out.extra["agreement"] < 0.55
+
+
+def test_the_locator_alone_needs_more_agreement_than_a_whole_image_refinement(coffee, chelsea, located):
+    """A rough locator answer over the template (aligned correlation between the two bars) stands
+    only when ``alone_agreement`` allows it: no keypoints and no alignment back it."""
+    tpl = coffee[60:260, 180:420]
+    scene, hm = place(tpl, chelsea, 230, 170)
+    rough = hm @ np.array([[1.0, 0, 14.0], [0, 1.0, 10.0], [0, 0, 1.0]])  # 14 and 10 px off
+    poly = geometry.template_polygon(rough, tpl.shape[:2])
+    hw = scene.shape[:2]
+    loc = tmatch.Match(True, 0.9, poly, geometry.box_from_polygon(poly, hw), geometry.mask_from_polygon(poly, hw),
+                       homography=rough)
+    agree = geometry.aligned_ncc(tpl, scene, rough)
+    assert 0.2 < agree < 0.8
+    opts = {"fallback": False, "copies": False, "ecc": False, "wider": False, "refiner": "sift", "min_inliers": 10**6}
+    assert not located(loc, **opts).match(tpl, scene).found
+    lenient = located(loc, **opts, alone_agreement=agree - 0.05).match(tpl, scene)
+    assert lenient.found and lenient.extra["refined"] is False
 
 
 def test_bad_refiner_rejected():
@@ -182,11 +200,12 @@ def test_locator_alone_needs_a_high_score_when_neural_local_finds_nothing(coffee
     box = geometry.rect_polygon(100, 100, 120, 100)
     wrong = tmatch.Match(True, score, box, (100, 100, 120, 100), geometry.mask_from_polygon(box, scene.shape[:2]),
                          homography=np.array([[0.5, 0, 100], [0, 0.5, 100], [0, 0, 1.0]]))
-    out = located(wrong, refiner="neural-local", overrule=0.8, min_agreement=-1.0).match(tpl, scene)
+    lenient = {"min_agreement": -1.0, "alone_agreement": -1.0}
+    out = located(wrong, refiner="neural-local", overrule=0.8, **lenient).match(tpl, scene)
     assert out.found is stands
     assert out.extra.get("overruled", False) is not stands
     # a refiner without its own presence decision leaves the locator's answer alone
-    assert located(wrong, refiner="sift", overrule=0.8, min_agreement=-1.0).match(tpl, scene).found
+    assert located(wrong, refiner="sift", overrule=0.8, **lenient).match(tpl, scene).found
     # ... and by default an answer nothing confirms must agree with the image: here it does not
     assert not located(wrong, refiner="sift", overrule=0.8).match(tpl, scene).found
 

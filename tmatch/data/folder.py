@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from tmatch import geometry
 from tmatch.data.pairs import Pair, PairMeta, PairSource, crop_pair
 from tmatch.errors import DataError, InputError
 
@@ -49,11 +50,11 @@ def repeat_score(gray: np.ndarray, box: tuple[int, int, int, int], factor: int =
     tpl = cv2.resize(gray[y:y + h, x:x + w], (tw, th), interpolation=cv2.INTER_AREA)
     if small.shape[0] <= th or small.shape[1] <= tw or tpl.std() < 1e-3:
         return 1.0 if tpl.std() < 1e-3 else 0.0
-    r = cv2.matchTemplate(small, tpl, cv2.TM_CCOEFF_NORMED)
+    r = geometry.ncc_map(small, tpl)  # a flat band is no repeat
     cx, cy = x // factor, y // factor
     rx, ry = max(1, tw // 2), max(1, th // 2)
     r[max(0, cy - ry):cy + ry + 1, max(0, cx - rx):cx + rx + 1] = -1.0
-    return float(np.nan_to_num(r, nan=-1.0).max())
+    return float(r.max())
 
 
 class FolderSource(PairSource):

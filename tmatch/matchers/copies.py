@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from tmatch import geometry
+
 #: display scales whose ratios are searched (a capture at one, searched in a capture at another).
 DEVICE_SCALES = (1.0, 1.25, 1.5, 2.0)
 #: template ratios (image px per template px): 1 and every ratio of two display scales.
@@ -75,11 +77,6 @@ def _resize(g: np.ndarray, w: int, h: int) -> np.ndarray:
     return cv2.resize(g, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
-def _ncc(image: np.ndarray, template: np.ndarray) -> np.ndarray:
-    r = cv2.matchTemplate(image, template, cv2.TM_CCOEFF_NORMED)
-    return np.nan_to_num(r, nan=-1.0, posinf=-1.0, neginf=-1.0)
-
-
 def copy_ratios(template_hw: tuple[int, int], image_hw: tuple[int, int]) -> tuple[float, ...]:
     """:data:`RATIOS`, and for a template larger than the image also the ratios from the one
     that fits down to a quarter of it (a zoomed-out view cropped around the object).
@@ -121,7 +118,7 @@ def find_copy(template: np.ndarray, image: np.ndarray, ratios=RATIOS) -> Copy | 
         ts = _resize(t, max(3, round(sw * d)), max(3, round(sh * d)))
         if Is.shape[0] < ts.shape[0] or Is.shape[1] < ts.shape[1] or float(ts.std()) < 1e-3:
             continue
-        r = _ncc(Is, ts)
+        r = geometry.ncc_map(Is, ts)
         y, x = np.unravel_index(int(np.argmax(r)), r.shape)
         d = Is.shape[1] / W  # the exact factor of the whole-pixel level
         maps.append((s, d, r, ts.shape))
@@ -143,7 +140,7 @@ def find_copy(template: np.ndarray, image: np.ndarray, ratios=RATIOS) -> Copy | 
         reg = img[y0:y1, x0:x1]
         if reg.shape[0] < sh or reg.shape[1] < sw:
             continue
-        r = _ncc(reg, ts)
+        r = geometry.ncc_map(reg, ts)
         yy, xx = np.unravel_index(int(np.argmax(r)), r.shape)
         cand = Copy((x0 + int(xx), y0 + int(yy), sw, sh), float(s), float(r[yy, xx]), 0.0)
         if best_full is None or cand.ncc > best_full.ncc:

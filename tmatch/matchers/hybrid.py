@@ -19,15 +19,17 @@
    (:func:`tmatch.geometry.ecc_align`) on the located region, accepted when it converges with
    a correlation of at least ``ecc_min`` and stays consistent; failing that the locator's
    answer stands.
-3. **Confirm.** An answer that only one stage gives (the whole-image refinement, or the
-   locator alone) must agree with the image where it puts the template: an aligned grey-level
-   correlation (:func:`tmatch.geometry.aligned_ncc`) of at least ``min_agreement``.
+3. **Confirm.** An answer that only one stage gives must agree with the image where it puts
+   the template: an aligned grey-level correlation (:func:`tmatch.geometry.aligned_ncc`) of at
+   least ``min_agreement`` for the whole-image refinement, of at least ``alone_agreement`` for
+   the locator alone (no keypoints and no intensity alignment back it).
 4. **Rescue.** A candidate the locator turned down (its ``extra["candidate"]``) is the answer
    when ECC aligns it (correlation ≥ ``rescue_ecc``) and the aligned template agrees with the
    image (≥ ``rescue_agreement``; ``extra["rescued"]``): aligned evidence outweighs the score.
 5. **Wider.** When all of this says absent, with ``wider``, the locator searches the rest of
    the full turn (the template at any angle), then the rest of 0.25×–4× (``extra["wider"]``),
-   its answers refined, confirmed and rescued in the same way.
+   its answers refined, confirmed and rescued in the same way — but the locator alone is no
+   answer there (a look-alike at another angle or scale is likelier than the template).
 6. **Clear copies.** A copy whose correlation is at least ``copy_min`` and leads the best
    correlation elsewhere by ``copy_margin`` is the answer when all of this says absent, or
    puts the template elsewhere with a lower aligned correlation.
@@ -79,7 +81,8 @@ class HybridMatcher(Matcher):
         overrule: least locator score for its answer to stand when a refiner with its own
             presence decision found nothing in the whole image.
         min_agreement: least aligned grey-level correlation (:func:`tmatch.geometry.aligned_ncc`)
-            of an answer that only one stage gives.
+            of an answer that only the whole-image refinement gives.
+        alone_agreement: the same for an answer that only the locator gives.
         rescue_ecc, rescue_agreement: a candidate the locator turned down is the answer when ECC
             aligns it with at least ``rescue_ecc`` and the aligned template correlates with the
             image by at least ``rescue_agreement``.
@@ -109,7 +112,7 @@ class HybridMatcher(Matcher):
         Option("weights", Path, None, "shorthand for locator_options['weights']", optional=True),
         Option("fallback", bool, True, "with no consistent refinement in the region, try the whole image"),
         Option("ecc", bool, True, "refine the locator's transform by ECC when the feature matcher cannot"),
-        Option("ecc_min", float, 0.8, "least ECC correlation coefficient to accept its homography",
+        Option("ecc_min", float, 0.85, "least ECC correlation coefficient to accept its homography",
                low=1e-9, high=1.0),
         Option("ecc_side", int, 160, "the template's longer side is scaled to at most this for ECC", low=16,
                high=2048),
@@ -117,8 +120,10 @@ class HybridMatcher(Matcher):
                "nothing in the whole image, the locator's answer stands only with at least this score",
                low=0.0, high=1.0),
         Option("min_agreement", float, 0.55, "least grey-level correlation between the template and the "
-               "image where it is put, for an answer that only one stage gives (the whole-image "
-               "refinement, or the locator alone)", low=-1.0, high=1.0),
+               "image where it is put, for an answer that only the whole-image refinement gives",
+               low=-1.0, high=1.0),
+        Option("alone_agreement", float, 0.8, "... for an answer that only the locator gives",
+               low=-1.0, high=1.0),
         Option("rescue_ecc", float, 0.95, "least ECC correlation to take a candidate the locator turned "
                "down", low=0.0, high=1.0),
         Option("rescue_agreement", float, 0.9, "... and least aligned correlation of the template there",
@@ -292,10 +297,11 @@ class HybridMatcher(Matcher):
     def _confirmed(self, m: Match, template: np.ndarray, image: np.ndarray) -> Match:
         """``m``, or absent when only one stage gives it (the whole-image refinement, or the
         locator alone) and the template does not agree with the image where it is put."""
-        if not (m.found and m.extra.get("refined") in ("global", False)):
+        how = m.extra.get("refined")
+        if not (m.found and how in ("global", False)):
             return m
         agree = geometry.aligned_ncc(template, image, self._homography(m, template))
-        if agree >= self.min_agreement:
+        if agree >= (self.min_agreement if how == "global" else self.alone_agreement):
             return m
         return Match.absent(image.shape[:2], score=float(m.score), method=self.name, refined=False,
                             unconfirmed=m.extra.get("refined"), agreement=round(agree, 4))
@@ -315,7 +321,7 @@ class HybridMatcher(Matcher):
             w = wide.match_prepared(p_wide, template, image)
             if w.found:
                 w = self._confirmed(self._refine(w, p_ref, template, image), template, image)
-                if w.found:
+                if w.found and w.extra.get("refined") is not False:
                     w.extra = {**w.extra, "wider": True}
                     return w
             rescued = self._rescue(w, template, image)

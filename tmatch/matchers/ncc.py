@@ -90,9 +90,7 @@ class NCCMatcher(Matcher):
                 continue
             if float(t.std()) < 1e-3:
                 continue  # a flat template correlates with nothing (NCC is undefined)
-            r = cv2.matchTemplate(img, t, cv2.TM_CCOEFF_NORMED)
-            # Flat template or flat image patches give NaN/inf: treat as no correlation.
-            r = np.nan_to_num(r, nan=-1.0, posinf=-1.0, neginf=-1.0)
+            r = geometry.ncc_map(img, t)  # flat image windows: no correlation (-1)
             yield s, (th, tw), r
 
     def _match(self, prepared, template: np.ndarray, image: np.ndarray) -> Match:
