@@ -67,10 +67,11 @@ class LiveServer:
     def __init__(self, config: ServeConfig):
         import uvicorn
 
+        from tmatch.serve.server import uvicorn_config
+
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(create_app(config), host="127.0.0.1",
-                                                    port=self.port, log_level="warning"))
+        self.server = uvicorn.Server(uvicorn_config(create_app(config), config, port=self.port))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> LiveServer:

@@ -30,6 +30,13 @@ def serve_cmd(
         "--max-mp", help="Largest image, in megapixels (checked before decoding).", min=0.001)] = 40.0,
     templates: Annotated[int, typer.Option(
         "--templates", help="Registered templates kept (least recently used dropped).", min=1)] = 64,
+    head_timeout: Annotated[float, typer.Option(
+        "--head-timeout", help="Seconds for a request's head to arrive whole (else 408).", min=0.001)] = 10.0,
+    body_timeout: Annotated[float, typer.Option(
+        "--body-timeout", help="Seconds a request body may pause (else 408).", min=0.001)] = 15.0,
+    max_connections: Annotated[int, typer.Option(
+        "--max-connections", help="Connections served at once; a request beyond them gets 503.",
+        min=1)] = 256,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve the matcher over HTTP, with a web page at / (upload or live camera).
@@ -47,6 +54,7 @@ def serve_cmd(
     from tmatch.errors import TmatchError
     from tmatch.registry import load_matcher, matcher_class
     from tmatch.serve import ServeConfig, create_app, default_workers
+    from tmatch.serve.server import uvicorn_config
 
     levels = ("critical", "error", "warning", "info", "debug", "trace")
     if log_level.lower() not in levels:
@@ -56,7 +64,8 @@ def serve_cmd(
     load_matcher(method)  # missing weights too, before the server starts (models load lazily)
     config = ServeConfig(method=method, workers=workers or default_workers(), threads=threads,
                          queue=queue, max_bytes=int(max_mb * 1e6), max_pixels=int(max_mp * 1e6),
-                         templates=templates, token=token)
+                         templates=templates, token=token, head_timeout=head_timeout,
+                         body_timeout=body_timeout, max_connections=max_connections)
     try:
         with socket.create_server((host, port)):
             pass
@@ -66,8 +75,7 @@ def serve_cmd(
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else (f"[{host}]" if ":" in host else host)
     typer.echo(f"tmatch serve: {method}, {config.workers} worker(s); open http://{shown}:{port}/ "
                f"(API docs at /docs)")
-    uvicorn.run(create_app(config), host=host, port=port, log_level=log_level,
-                timeout_graceful_shutdown=5)
+    uvicorn.Server(uvicorn_config(create_app(config), config, host, port, log_level)).run()
 
 
 def register(app: typer.Typer) -> None:

@@ -29,6 +29,9 @@ class ServeConfig:
         templates: registered templates kept (least recently used dropped first).
         token: when set, ``/v1/*`` and ``/metrics`` need ``Authorization: Bearer <token>``.
         warmup: load ``method`` in every worker before accepting requests.
+        head_timeout: seconds for a request's head to arrive whole (else 408, connection closed).
+        body_timeout: seconds a request body may pause (else 408, connection closed).
+        max_connections: open connections served at once; a request beyond them gets 503.
 
     >>> ServeConfig(method="sift", workers=1).queue
     32
@@ -43,11 +46,17 @@ class ServeConfig:
     templates: int = 64
     token: str | None = None
     warmup: bool = True
+    head_timeout: float = 10.0
+    body_timeout: float = 15.0
+    max_connections: int = 256
 
     def __post_init__(self) -> None:
-        for name in ("workers", "threads", "max_bytes", "max_pixels", "templates"):
+        for name in ("workers", "threads", "max_bytes", "max_pixels", "templates", "max_connections"):
             if int(getattr(self, name)) < 1:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("head_timeout", "body_timeout"):
+            if not float(getattr(self, name)) > 0:
+                raise InputError(f"{name} must be > 0 seconds, got {getattr(self, name)}")
         if int(self.queue) < 0:
             raise InputError(f"queue must be >= 0, got {self.queue}")
         if self.token is not None and not str(self.token).strip():
