@@ -88,6 +88,8 @@ def atomic_save(path: str | os.PathLike, writer: Callable[[Path], object]) -> Pa
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         writer(tmp)
+        # the mode of the file replaced, or a new file's (some writers create 0600 files)
+        os.chmod(tmp, final.stat().st_mode & 0o7777 if final.exists() else 0o666 & ~_umask())
         os.replace(tmp, final)
     except OSError as e:
         raise OutputError(f"cannot write {path}: {e.strerror or e}") from None

@@ -76,3 +76,19 @@ def test_an_exported_folder_has_the_usual_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE(os.stat(tmp_path / "out").st_mode) == 0o777 & ~mask
+
+
+def test_a_saved_file_has_the_usual_permissions_or_keeps_those_it_had(tmp_path):
+    """safetensors' writer creates 0600 files: what atomic_save publishes gets the umask's mode,
+    and a file it replaces keeps its own."""
+    from safetensors.numpy import save_file
+
+    from tmatch.files import atomic_save
+
+    new = atomic_save(tmp_path / "w.safetensors", lambda p: save_file({"a": np.zeros(2)}, str(p)))
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(os.stat(new).st_mode) == 0o666 & ~mask
+    os.chmod(new, 0o640)
+    atomic_save(new, lambda p: save_file({"a": np.ones(2)}, str(p)))
+    assert stat.S_IMODE(os.stat(new).st_mode) == 0o640

