@@ -72,3 +72,15 @@ def test_method_without_weights_is_one_line_and_exit_2():
         pass
     r = tmatch_cli("serve", "--method", "dual-unet", "--port", "0")
     assert r.returncode == 2 and r.stderr.startswith("error: no trained weights")
+
+
+def test_the_service_defaults_to_the_library_default():
+    """One default everywhere: `tmatch match`, `load_matcher` and `tmatch serve` (issue 23 item 6)."""
+    import inspect
+
+    from tmatch.cli.serve import serve_cmd
+    from tmatch.registry import DEFAULT_MATCHER
+    from tmatch.serve import ServeConfig
+
+    assert ServeConfig().method == DEFAULT_MATCHER == "hybrid"
+    assert inspect.signature(serve_cmd).parameters["method"].default == DEFAULT_MATCHER

@@ -12,8 +12,9 @@ def serve_cmd(
     host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", "-p", help="TCP port.", min=0, max=65535)] = 8000,
     method: Annotated[str, typer.Option(
-        "--method", "-m", help="Matcher name (see `tmatch methods`); default neural, the fastest "
-                               "accurate one: live camera frames need its speed.")] = "neural",
+        "--method", "-m", help="Matcher name (see `tmatch methods`); default hybrid, as for "
+                               "`tmatch match` and the Python API (`-m neural` is about 3x faster "
+                               "for live camera frames).")] = "hybrid",
     workers: Annotated[int | None, typer.Option(
         "--workers", "-w", help="Matching workers, each with its own copy of the model "
                                 "(default: one per core, at most 4).", min=1)] = None,

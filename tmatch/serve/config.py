@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 from tmatch.errors import InputError
+from tmatch.registry import DEFAULT_MATCHER
 
 
 def default_workers() -> int:
@@ -37,7 +38,7 @@ class ServeConfig:
     32
     """
 
-    method: str = "neural"
+    method: str = DEFAULT_MATCHER
     workers: int = 2
     threads: int = 1
     queue: int = 32
