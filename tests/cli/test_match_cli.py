@@ -225,3 +225,22 @@ def test_threads_applies_to_opencv_matchers_too(run, photo, tmp_path, astronaut,
     res = run("match", tpl, photo, "-m", "ncc", "--threads", str(n))
     assert res.exit_code == 0 and "found=True" in res.output
     assert seen == [n] and cv.getNumThreads() == before
+
+
+def test_fail_if_absent_exits_1_only_when_absent(run, photo, tmp_path, chelsea, astronaut):
+    """For scripts (issue 23 item 13): found -> 0, absent -> 1, in one pair and in a batch."""
+    there = run("match", photo, photo, "--roi", "150,100,150,120", "-m", "sift", "--fail-if-absent")
+    assert there.exit_code == 0 and "found=True" in there.output
+    other = tmp_path / "cat.png"
+    cv2.imwrite(str(other), cv2.cvtColor(chelsea, cv2.COLOR_RGB2BGR))
+    tpl = tmp_path / "t.png"
+    cv2.imwrite(str(tpl), cv2.cvtColor(astronaut[100:220, 150:300], cv2.COLOR_RGB2BGR))
+    absent = run("match", tpl, other, "-m", "sift", "--fail-if-absent")
+    assert absent.exit_code == 1 and "found=False" in absent.output
+    assert run("match", tpl, other, "-m", "sift").exit_code == 0  # without the flag: absent is an answer
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))
+    assert run("match", tpl, folder, "-m", "sift", "--fail-if-absent").exit_code == 0
+    cv2.imwrite(str(folder / "b.png"), cv2.cvtColor(chelsea, cv2.COLOR_RGB2BGR))
+    assert run("match", tpl, folder, "-m", "sift", "--fail-if-absent").exit_code == 1

@@ -52,6 +52,9 @@ def match_cmd(
         "--merge", help="Join the results files given as INPUTS into --save, then stop.")] = False,
     progress: Annotated[bool, typer.Option(
         "--progress/--no-progress", help="Progress bar with rate and ETA (when stderr is a terminal).")] = True,
+    fail_if_absent: Annotated[bool, typer.Option(
+        "--fail-if-absent", help="Exit 1 when the template is absent (with --all: no instance; a batch: "
+                                 "any row matched now), for scripts and tests.")] = False,
     **flags: Any,
 ) -> None:
     """Find TEMPLATES in IMAGES. One pair prints one summary line (found, score, box, ms); more
@@ -76,6 +79,8 @@ def match_cmd(
       tmatch match coin.png coins.png -m ncc --all --min-score 0.7 --json -
 
       tmatch match logo.png shelf.jpg --weights runs/neural-seg/best.safetensors   (the file names its matcher)
+
+      tmatch match button.png screen.png --fail-if-absent && echo there     (exit 1 when absent)
     """
     from tmatch.errors import InputError
     from tmatch.registry import DEFAULT_MATCHER
@@ -104,11 +109,14 @@ def match_cmd(
             if given is not None:
                 raise InputError(f"{flag} works on one pair; with folders or globs use --save and --overlays")
         with limit_threads(threads):
-            _run_batch(inputs[0], inputs[1:], method, options, save, overlays, shard, resume, progress, coco_gt)
+            found = _run_batch(inputs[0], inputs[1:], method, options, save, overlays, shard, resume, progress,
+                               coco_gt)
     else:
         with limit_threads(threads):
-            _match_pair(Path(inputs[0]), Path(inputs[1]), method, options, roi, out, json_out, all_,
-                        max_instances, min_score)
+            found = _match_pair(Path(inputs[0]), Path(inputs[1]), method, options, roi, out, json_out, all_,
+                                max_instances, min_score)
+    if fail_if_absent and not found:
+        raise typer.Exit(1)
 
 
 def _check_before_work(inputs: list[str], out: Path | None, json_out: str | None, save: Path | None,
@@ -145,7 +153,8 @@ def _read_roots(spec: str) -> list[Path]:
 
 
 def _match_pair(template: Path, image: Path, method: str, options: dict, roi: str | None, out: Path | None,
-                json_out: str | None, all_: bool, max_instances: int, min_score: float | None) -> None:
+                json_out: str | None, all_: bool, max_instances: int, min_score: float | None) -> bool:
+    """Match one pair, say and write the result; whether the template was found."""
     from tmatch import io, viz
     from tmatch.files import atomic_write
     from tmatch.registry import load_matcher
@@ -172,11 +181,13 @@ def _match_pair(template: Path, image: Path, method: str, options: dict, roi: st
             atomic_write(json_out, payload)
     if out is not None:
         io.write_image(out, viz.overlay(img, results, label=method))
+    return any(r.found for r in results)
 
 
 def _run_batch(template_spec: str, image_specs: list[str], method: str, options: dict, save: Path | None,
                overlays: Path | None, shard: str | None, resume: bool, progress: bool,
-               coco_gt: Path | None) -> None:
+               coco_gt: Path | None) -> bool:
+    """Run the batch; whether every row matched now found its template."""
     from tmatch.batch import ResultsFile, expand, ids, run_batch
     from tmatch.batch.inputs import shard as shard_of
     from tmatch.bench.run import parse_shard
@@ -208,6 +219,7 @@ def _run_batch(template_spec: str, image_specs: list[str], method: str, options:
         results.close()
     where = f" -> {save}" if save is not None else ""
     typer.echo(summary.line() + where, err=save is None)
+    return summary.rows - summary.errors - summary.found == 0
 
 
 class _progress_bar:
