@@ -273,3 +273,39 @@ def test_a_zoomed_view_is_found_by_correlation_when_everything_else_says_absent(
     truth = (round(40 * 2.378), round(30 * 2.378), round(80 * 2.378), round(60 * 2.378))
     assert geometry.box_iou(out.box, truth) > 0.85
     assert not located(tmatch.Match.absent(scene.shape[:2]), wider=False, **blind).match(tpl, scene).found
+
+
+# ---------------------------------------------------------------- several instances
+def _page(links=()):
+    """A light 'page' of text lines, with a 24 x 70 px "Source" link pasted at ``links``
+    (identical pixels); returns ``(link, page)``."""
+    import cv2
+
+    page = np.full((360, 480, 3), 245, np.uint8)
+    for i, y in enumerate(range(20, 340, 22)):
+        cv2.putText(page, f"line {i} of the documentation text", (10, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                    (40, 40, 40), 1, cv2.LINE_AA)
+    link = np.full((24, 70, 3), 250, np.uint8)
+    cv2.putText(link, "Source", (4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (20, 60, 200), 1, cv2.LINE_AA)
+    for x, y in links:
+        page[y:y + 24, x:x + 70] = link
+    return link, page
+
+
+def test_match_all_finds_every_identical_repeat_best_first_as_match_does():
+    at = [(390, 40), (390, 150), (300, 290)]
+    link, page = _page(at)
+    m = tmatch.load_matcher("hybrid")
+    best = m.match(link, page)
+    found = m.match_all(link, page, max_instances=10)
+    assert best.found and found and found[0].box == best.box
+    assert sorted(f.box[:2] for f in found) == sorted(at)
+
+
+def test_match_all_says_nothing_where_match_says_absent():
+    """No phantom instances (issue 23 item 2: the link, absent from the page, came back as 3
+    instances on words at 0.83-0.97 while match() said absent)."""
+    link, page = _page()
+    m = tmatch.load_matcher("hybrid")
+    assert not m.match(link, page).found
+    assert m.match_all(link, page, max_instances=10) == []

@@ -160,3 +160,27 @@ def find_copy(template: np.ndarray, image: np.ndarray, ratios=RATIOS) -> Copy | 
         second = max(second, float(r.max()))
     best_full.margin = float(best_coarse - second)
     return best_full
+
+
+def copy_instances(template: np.ndarray, image: np.ndarray, ratio: float, min_ncc: float,
+                   max_instances: int) -> list[Copy]:
+    """Every copy of ``template`` resampled by ``ratio`` in ``image`` whose full-resolution
+    correlation is at least ``min_ncc`` (identical repeats of a UI element: all of them), best
+    first, none overlapping a better one by more than half its box; at most ``max_instances``.
+    Their ``margin`` is 0 (not measured)."""
+    t, img = _gray(template), _gray(image)
+    th, tw = t.shape
+    sw, sh = max(3, round(tw * ratio)), max(3, round(th * ratio))
+    if sw > img.shape[1] or sh > img.shape[0] or float(t.std()) < MIN_STD:
+        return []
+    r = geometry.ncc_map(img, _resize(t, sw, sh))
+    out: list[Copy] = []
+    while len(out) < max_instances:
+        y, x = np.unravel_index(int(np.argmax(r)), r.shape)
+        v = float(r[y, x])
+        if v < min_ncc:
+            break
+        out.append(Copy((int(x), int(y), sw, sh), float(ratio), v, 0.0))
+        # no other instance whose box centre lies within half a box of this one's
+        r[max(0, y - sh // 2):y + sh // 2 + 1, max(0, x - sw // 2):x + sw // 2 + 1] = -1.0
+    return out

@@ -54,7 +54,7 @@ from tmatch import geometry
 from tmatch.errors import InputError
 from tmatch.match import Match
 from tmatch.matchers.base import Matcher
-from tmatch.matchers.copies import RATIOS, Copy, copy_ratios, find_copy
+from tmatch.matchers.copies import RATIOS, Copy, copy_instances, copy_ratios, find_copy
 from tmatch.matchers.features import FeatureMatcher
 from tmatch.matchers.options import MAX_THREADS, Option, work_options
 from tmatch.registry import load_matcher
@@ -417,6 +417,33 @@ class HybridMatcher(Matcher):
 
     def _match_all(self, prepared: tuple[Any, Any, list[Any]], template: np.ndarray, image: np.ndarray,
                    max_instances: int, min_score: float | None) -> list[Match]:
+        """The locator's instances, refined and confirmed as a single answer is."""
         p_loc, p_ref, _ = prepared
         locs = self._locator.match_all_prepared(p_loc, template, image, max_instances, min_score)
-        return [self._refine(loc, p_ref, template, image) for loc in locs]
+        return [self._confirmed(self._refine(loc, p_ref, template, image), template, image) for loc in locs]
+
+    def _solve_all(self, prepared: Any, template: np.ndarray, image: np.ndarray, max_instances: int,
+                   min_score: float | None) -> list[Match]:
+        """Every instance, the best being :meth:`match`'s answer (none when it says absent):
+        then copies as good as the best one (identical repeats, all of them) and the locator's
+        other instances that refinement and confirmation keep, none overlapping a better one."""
+        others = super()._solve_all(prepared, template, image, max_instances, min_score)  # checks min_score
+        best = self._solve(prepared, template, image)
+        if not best.found or (min_score is not None and best.score < min_score):
+            return []
+        cands = [best]
+        if self.copies and max(image.shape[:2]) <= self.work_side:
+            ncc = best.extra.get("ncc") if best.extra.get("refined") == "copy" else None
+            ratio = float(best.extra.get("ratio", 1.0)) if ncc is not None else 1.0
+            bar = max(self.copy_min, float(ncc) - 0.05) if ncc is not None else self.copy_sure
+            for c in copy_instances(template, image, ratio, bar, max_instances + 1):
+                m = self._checked(self._copy_match(c, template, image), template.shape[:2])
+                if m.found:
+                    cands.append(m)
+        cands += others
+        cands = [m for m in cands if min_score is None or m.score >= min_score]
+        keep: list[Match] = []
+        for m in cands[:1] + sorted(cands[1:], key=lambda m: -m.score):  # the best stays first
+            if all(geometry.polygon_iou(m.polygon, k.polygon) < 0.3 for k in keep):
+                keep.append(m)
+        return keep[:max_instances]
