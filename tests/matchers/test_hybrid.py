@@ -309,3 +309,16 @@ def test_match_all_says_nothing_where_match_says_absent():
     m = tmatch.load_matcher("hybrid")
     assert not m.match(link, page).found
     assert m.match_all(link, page, max_instances=10) == []
+
+
+def test_a_small_plain_icon_cut_from_the_page_comes_back_exact():
+    """Issue 23 items 3-4: a 28 px grey toolbar icon, an exact crop of the page: found, box exact."""
+    import cv2
+
+    _, page = _page()
+    page[300:340, 400:470] = 236  # a toolbar strip
+    cv2.circle(page, (420, 320), 8, (150, 150, 150), 2, cv2.LINE_AA)  # a grey magnifier
+    cv2.line(page, (426, 326), (431, 331), (150, 150, 150), 2, cv2.LINE_AA)
+    tpl = np.ascontiguousarray(page[306:334, 406:434])
+    out = tmatch.load_matcher("hybrid").match(tpl, page)
+    assert out.found and out.box == (406, 306, 28, 28) and out.score > 0.99
