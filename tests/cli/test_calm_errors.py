@@ -92,3 +92,16 @@ def test_a_saved_file_has_the_usual_permissions_or_keeps_those_it_had(tmp_path):
     os.chmod(new, 0o640)
     atomic_save(new, lambda p: save_file({"a": np.ones(2)}, str(p)))
     assert stat.S_IMODE(os.stat(new).st_mode) == 0o640
+
+
+def test_an_install_hint_prints_literally_in_the_demo(run, tmp_path, monkeypatch):
+    """Issue 23 item 5: rich took `[train]` for markup and printed `pip install "tmatch"`."""
+    import tmatch.demo
+
+    def fake(out, on_skip=None, **kw):
+        on_skip("neural-seg", 'needs torch, which this install lacks: pip install "tmatch[train]"')
+        return []
+
+    monkeypatch.setattr(tmatch.demo, "run_demo", fake)
+    res = run("demo", "--out", tmp_path / "d")
+    assert res.exit_code == 0 and 'pip install "tmatch[train]"' in res.output

@@ -15,6 +15,9 @@ MethodOrWeights = Annotated[Optional[str], typer.Option(
 Methods = Annotated[str, typer.Option("--methods", help="Comma-separated matcher names.")]
 Roi = Annotated[Optional[str], typer.Option("--roi", help="Take the template as region x,y,w,h of TEMPLATE.")]
 Weights = Annotated[Optional[Path], typer.Option("--weights", help="Weights file (.safetensors) for neural matchers.")]
+WeightsFor = Annotated[Optional[list[str]], typer.Option(
+    "--weights-for", help="METHOD=PATH: a weights file for one method (repeatable), e.g. "
+                          "dual-unet=runs/dual/best.safetensors.")]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed.")]
 Out = Annotated[Optional[Path], typer.Option("--out", "-o", help="Output path.")]
 
@@ -32,6 +35,25 @@ def matcher_options(weights: Path | None = None, threads: int | None = None) -> 
     if threads is not None:
         opts["threads"] = int(threads)
     return opts
+
+
+def weights_for(items: list[str] | None) -> dict[str, dict]:
+    """``["dual-unet=PATH", ...]`` → ``{"dual-unet": {"weights": PATH}}`` (checked: a known
+    matcher name, a file that exists)."""
+    from tmatch.errors import InputError
+    from tmatch.registry import matcher_class
+
+    out: dict[str, dict] = {}
+    for item in items or []:
+        method, sep, path = item.partition("=")
+        method = method.strip().lower()
+        if not sep or not method or not path.strip():
+            raise InputError(f"--weights-for takes METHOD=PATH, got {item!r}")
+        matcher_class(method)  # an unknown name: one line
+        if not Path(path).is_file():
+            raise InputError(f"--weights-for {method}: weights file not found: {path}")
+        out[method] = {"weights": str(path)}
+    return out
 
 
 def method_for(method: str | None, weights: Path | None, default: str) -> str:

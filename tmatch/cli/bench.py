@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from tmatch.cli._options import Methods, Seed, Weights, matcher_options, split_names
+from tmatch.cli._options import Methods, Seed, Weights, WeightsFor, matcher_options, split_names, weights_for
 from tmatch.registry import DEFAULT_MATCHER
 
 bench_app = typer.Typer(
@@ -50,9 +50,7 @@ def bench_cmd(
     shard: Annotated[Optional[str], typer.Option(
         "--shard", help="I/N: run only items with index % N == I (0-based); merge with `bench merge`.")] = None,
     weights: Weights = None,
-    weights_for: Annotated[Optional[list[str]], typer.Option(
-        "--weights-for", help="METHOD=PATH: a weights file for one method (repeatable), e.g. "
-                              "dual-unet=runs/dual/best.safetensors.")] = None,
+    weights_for_: WeightsFor = None,
     compare: Compare = None,
     gallery: Gallery = 8,
     text_masks: TextMasks = False,
@@ -86,6 +84,9 @@ def bench_cmd(
     """
     if ctx.invoked_subcommand is not None:
         return
+    from tmatch.registry import require_extra
+
+    require_extra("bench")  # a light install says what to install before any work starts
     from tmatch.bench.report import check_compare, finish_run
     from tmatch.bench.run import DataSpec, parse_shard, run_bench, terminate_on_sigterm
     from tmatch.outputs import Output, check_outputs
@@ -99,26 +100,10 @@ def bench_cmd(
         res = run_bench(out, split_names(methods), split_names(protocols), data=spec, limit=limit,
                         seed=seed, shard=parse_shard(shard), workers=workers, threads=threads,
                         batch=batch, device=device, options=matcher_options(weights),
-                        method_options=_weights_for(weights_for), progress=progress)
+                        method_options=weights_for(weights_for_), progress=progress)
         typer.echo(finish_run(res.run, text_masks=text_masks, compare=pair, gallery=gallery))
     typer.echo(f"{res.n_cases} cases x {len(res.methods)} methods: {res.computed} computed, "
                f"{res.skipped} already stored, {res.seconds:.1f} s -> {res.run}")
-
-
-def _weights_for(items: list[str] | None) -> dict[str, dict]:
-    """``["dual-unet=PATH", ...]`` → ``{"dual-unet": {"weights": PATH}}`` (checked)."""
-    from tmatch.errors import InputError
-
-    out: dict[str, dict] = {}
-    for item in items or []:
-        method, sep, path = item.partition("=")
-        method = method.strip().lower()
-        if not sep or not method or not path.strip():
-            raise InputError(f"--weights-for takes METHOD=PATH, got {item!r}")
-        if not Path(path).is_file():
-            raise InputError(f"--weights-for {method}: weights file not found: {path}")
-        out[method] = {"weights": str(path)}
-    return out
 
 
 @bench_app.command("report")

@@ -27,6 +27,7 @@ def demo_cmd(
       tmatch demo --methods sift,ncc --protocols warp --cases 10 --out demo-warp
     """
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from tmatch.demo import run_demo, summarize
@@ -41,14 +42,15 @@ def demo_cmd(
     console = Console()
     rows = run_demo(out, methods=split_names(methods) if methods else None,
                     protocols=split_names(protocols), cases=cases, seed=seed,
-                    on_skip=lambda name, why: console.print(f"[dim]skipping {name}: {why}[/dim]"))
+                    on_skip=lambda name, why: console.print(f"[dim]skipping {escape(name)}: {escape(why)}[/dim]",
+                                                                 soft_wrap=True))
     table = Table(title="tmatch demo: mean over cases (IoU vs ground truth; negatives: IoU 1 = correctly absent)")
     for col in ("method", "protocol", "found", "mean IoU", "median ms"):
         table.add_column(col, justify="left" if col in ("method", "protocol") else "right")
     for s in summarize(rows):
         table.add_row(s.method, s.protocol, f"{s.found}/{s.cases}", f"{s.mean_iou:.3f}", f"{s.median_ms:.1f}")
     console.print(table)
-    console.print(f"overlays written to {out}/")
+    console.print(f"overlays written to {escape(str(out))}/", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
