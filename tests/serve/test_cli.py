@@ -84,3 +84,15 @@ def test_the_service_defaults_to_the_library_default():
 
     assert ServeConfig().method == DEFAULT_MATCHER == "hybrid"
     assert inspect.signature(serve_cmd).parameters["method"].default == DEFAULT_MATCHER
+
+
+@pytest.mark.parametrize("item, expected", [
+    ("dual-unet=/no/such.safetensors", "weights file not found"),
+    ("dual-unet", "takes METHOD=PATH"),
+    ("magic=tmatch/weights/neural.safetensors", "unknown matcher 'magic'"),
+    ("dual-unet=tmatch/weights/neural.safetensors", "dual-unet"),  # the weights of another matcher
+])
+def test_bad_weights_for_is_one_line_and_exit_2_before_the_server_starts(item, expected):
+    r = tmatch_cli("serve", "--method", "sift", "--port", "0", "--weights-for", item)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().count("\n") == 0 and expected in r.stderr

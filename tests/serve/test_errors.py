@@ -177,12 +177,30 @@ def test_common_image_formats_are_read(client, template, photo, kind):
     assert r.json()["image_size"] == [512, 512] and r.json()["found"]
 
 
-def test_a_method_without_installed_weights_is_a_422_without_server_paths(client, files):
+def test_a_method_without_installed_weights_is_a_422_that_tells_the_operators_step(client, files):
     r = client.post("/v1/match", files=files, data={"method": "dual-unet"})  # ships no weights
     if r.status_code == 200:
         pytest.skip("dual-unet weights are installed here")
     check_error(r, 422, "unavailable_method")
-    assert "/" not in r.json()["detail"].split("weights=PATH")[0]
+    detail = r.json()["detail"]
+    assert "tmatch serve --weights-for dual-unet=PATH" in detail  # what the operator can do
+    assert "allow_untrained" not in detail and "weights=PATH" not in detail  # requests cannot
+    assert "tmatch/weights" not in detail  # no server paths
+
+
+def test_weights_the_operator_gives_serve_requests_for_that_method(tmp_path, files):
+    from tmatch.models import ModelConfig, build_model
+    from tmatch.models.checkpoint import save_checkpoint
+
+    cfg = ModelConfig(arch="dual-unet", input_size=64, template_size=32, pretrained=False)
+    path = save_checkpoint(tmp_path / "dual.safetensors", build_model(cfg).eval(), cfg)
+    with make_client(weights={"dual-unet": str(path)}) as client:
+        r = client.post("/v1/match", files=files, data={"method": "dual-unet"})
+        assert r.status_code == 200, r.text
+        assert r.json()["method"] == "dual-unet"
+        r = client.post("/v1/match", files=files,  # a request still cannot pick a file
+                        data={"method": "dual-unet", "options": '{"weights": "/etc/passwd"}'})
+        check_error(r, 422, "bad_option")
 
 
 def test_a_huge_rotation_list_is_422_before_any_work(files):

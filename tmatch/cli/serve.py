@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from tmatch.cli._options import WeightsFor, weights_for
+
 
 def serve_cmd(
     host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default).")] = "127.0.0.1",
@@ -38,6 +40,7 @@ def serve_cmd(
     max_connections: Annotated[int, typer.Option(
         "--max-connections", help="Connections served at once; a request beyond them gets 503.",
         min=1)] = 256,
+    weights_for_: WeightsFor = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve the matcher over HTTP, with a web page at / (upload or live camera).
@@ -49,6 +52,8 @@ def serve_cmd(
       tmatch serve --method sift --workers 2 --port 8080
 
       TMATCH_TOKEN=secret tmatch serve --host 0.0.0.0
+
+      tmatch serve --weights-for dual-unet=runs/dual/best.safetensors   # requests may name dual-unet
     """
     import uvicorn
 
@@ -62,11 +67,15 @@ def serve_cmd(
         raise TmatchError(f"--log-level must be one of {', '.join(levels)}, got {log_level!r}")
     log_level = log_level.lower()
     matcher_class(method)  # unknown names: one line, exit 2
-    load_matcher(method)  # missing weights too, before the server starts (models load lazily)
+    weights = {m: o["weights"] for m, o in weights_for(weights_for_).items()}
+    load_matcher(method, **({"weights": weights[method]} if method in weights else {}))  # missing weights
+    for m, path in weights.items():  # too, and weights of the wrong matcher, before the server starts
+        if m != method:
+            load_matcher(m, weights=path)
     config = ServeConfig(method=method, workers=workers or default_workers(), threads=threads,
                          queue=queue, max_bytes=int(max_mb * 1e6), max_pixels=int(max_mp * 1e6),
                          templates=templates, token=token, head_timeout=head_timeout,
-                         body_timeout=body_timeout, max_connections=max_connections)
+                         body_timeout=body_timeout, max_connections=max_connections, weights=weights)
     try:
         with socket.create_server((host, port)):
             pass

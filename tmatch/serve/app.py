@@ -126,7 +126,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     """
     cfg = config or ServeConfig()
     default_method = check_method(cfg.method)
-    pool = WorkerPool(cfg.workers, cfg.queue, cfg.threads)
+    pool = WorkerPool(cfg.workers, cfg.queue, cfg.threads, weights=cfg.weights)
     store = TemplateStore(cfg.templates)
     samples = Samples()
     metrics = Metrics(queued=lambda: pool.queued, running=lambda: pool.running,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tmatch.errors import InputError
 from tmatch.registry import DEFAULT_MATCHER
@@ -33,6 +33,8 @@ class ServeConfig:
         head_timeout: seconds for a request's head to arrive whole (else 408, connection closed).
         body_timeout: seconds a request body may pause (else 408, connection closed).
         max_connections: open connections served at once; a request beyond them gets 503.
+        weights: ``{method: weights file}`` for matchers a request may name (``--weights-for``);
+            requests cannot choose weights files themselves.
 
     >>> ServeConfig(method="sift", workers=1).queue
     32
@@ -50,6 +52,7 @@ class ServeConfig:
     head_timeout: float = 10.0
     body_timeout: float = 15.0
     max_connections: int = 256
+    weights: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("workers", "threads", "max_bytes", "max_pixels", "templates", "max_connections"):

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import cv2
 import numpy as np
 
-from tmatch.errors import InputError, TmatchError
+from tmatch.errors import CheckpointError, InputError, TmatchError
 from tmatch.registry import load_matcher, matcher_class
 from tmatch.serve.errors import ApiError, bad_option, busy
 
@@ -46,6 +46,7 @@ class Worker:
     threads: int
     first_use: threading.Lock = field(default_factory=threading.Lock)
     max_matchers: int = 4
+    weights: dict[str, str] = field(default_factory=dict)
     matchers: OrderedDict = field(default_factory=OrderedDict)
 
     def matcher(self, method: str, options: dict[str, Any], key: tuple) -> Any:
@@ -57,10 +58,22 @@ class Worker:
         opts = dict(options)
         if _accepts_threads(method):
             opts["threads"] = self.threads
+        if method in self.weights:
+            opts["weights"] = self.weights[method]
         try:
             m = load_matcher(method, **opts)
         except InputError as e:
             raise bad_option(f"bad option for {method!r}: {e}") from None
+        except CheckpointError as e:
+            if "no trained weights" not in str(e):
+                raise ApiError(422, "unavailable_method",
+                               f"matcher {method!r} is not available on this server: its weights "
+                               f"cannot be loaded") from None
+            log.warning("cannot load %s: %s", method, e)
+            raise ApiError(422, "unavailable_method",
+                           f"matcher {method!r} has no trained weights on this server; its operator can "
+                           f"start it with `tmatch serve --weights-for {method}=PATH` (a checkpoint from "
+                           f"`tmatch train`)") from None
         except TmatchError as e:
             if "bad option" in str(e):
                 raise bad_option(str(e)) from None
@@ -97,10 +110,12 @@ class WorkerPool:
         workers: matching threads.
         queue: jobs that may wait; more in flight than ``workers + queue`` get a 503.
         threads: compute threads per matcher (passed as ``threads=`` where accepted).
+        weights: ``{method: weights file}`` the operator chose (``tmatch serve --weights-for``).
     """
 
-    def __init__(self, workers: int, queue: int, threads: int = 1):
+    def __init__(self, workers: int, queue: int, threads: int = 1, weights: dict[str, str] | None = None):
         self.workers, self.capacity, self.threads = int(workers), int(workers) + int(queue), int(threads)
+        self.weights = dict(weights or {})
         self._lock = threading.Lock()
         self._admitted = 0
         self._running = 0
@@ -116,7 +131,7 @@ class WorkerPool:
         with self._lock:
             index = self._count
             self._count += 1
-        self._local.worker = Worker(index, self.threads, self._first_use)
+        self._local.worker = Worker(index, self.threads, self._first_use, weights=self.weights)
 
     @property
     def queued(self) -> int:
