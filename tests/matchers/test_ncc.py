@@ -54,6 +54,7 @@ def test_ncc_multiscale_recovers_scale(coffee, chelsea):
     assert abs(m.extra["scale"] - 0.75) < 0.05
 
 
-def test_ncc_bad_scales_rejected():
+@pytest.mark.parametrize("scales", [(0.0, 1.0), (-1.0,), (1.0, 500.0), ()])
+def test_ncc_bad_scales_rejected(scales):
     with pytest.raises(tmatch.InputError):
-        tmatch.load_matcher("ncc", scales=(2, 1))
+        tmatch.load_matcher("ncc", scales=scales)

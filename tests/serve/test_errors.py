@@ -70,9 +70,10 @@ def test_unknown_method_is_422(client, files):
 
 
 @pytest.mark.parametrize("options", ['{"ratio": "high"}', '{"no_such_option": 1}', "ratio=0.8", "[1, 2]",
-                                     '{"weights": "/etc/passwd"}', '{"scales": [2.0, 1.0]}'])
+                                     '{"weights": "/etc/passwd"}', '{"scales": [0.0, 1.0]}',
+                                     '{"rotations": "sideways"}'])
 def test_bad_option_is_422(client, files, options):
-    method = "ncc" if "scales" in options else "sift"
+    method = "ncc" if "scales" in options else "neural" if "rotations" in options else "sift"
     r = client.post("/v1/match", files=files, data={"method": method, "options": options})
     check_error(r, 422, "bad_option")
 

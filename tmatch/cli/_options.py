@@ -9,6 +9,8 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 
+from tmatch.matchers.options import NAMED_VALUES  # named list values ("full", "none")
+
 Method = Annotated[str, typer.Option("--method", "-m", help="Matcher name (see `tmatch methods`).")]
 MethodOrWeights = Annotated[Optional[str], typer.Option(
     "--method", "-m", help="Matcher name (see `tmatch methods`); default: the matcher --weights belongs to.")]
@@ -73,8 +75,6 @@ def method_for(method: str | None, weights: Path | None, default: str) -> str:
 # generated from each matcher's ``OPTIONS``; the chosen matcher's ``Option.parse`` checks the
 # value, and a flag the chosen matcher does not declare is refused naming those that do.
 
-#: named values a list option accepts besides numbers.
-NAMED_VALUES = {"rotations": {"none": (0.0,), "full": tuple(float(a) for a in range(-160, 181, 20))}}
 #: options with no flag: mappings (``hybrid``'s ``locator_options``) and ``--weights`` (shared above).
 _NO_FLAG = {"weights"}
 MATCHER_PANEL = "Matcher options (see `tmatch methods NAME`)"
@@ -154,11 +154,7 @@ def given_options(method: str, flags: dict[str, Any]) -> dict[str, Any]:
         if name not in table:
             raise InputError(f"{flag_name(name)} does not apply to matcher {method!r}; it applies to: "
                              f"{', '.join(known[name][1])}")
-        opt = table[name]
-        if opt.type is tuple and isinstance(value, str):
-            named = NAMED_VALUES.get(name, {})
-            value = named.get(value.strip().lower()) or [v for v in value.replace(" ", "").split(",") if v]
-        out[name] = opt.parse(value)
+        out[name] = table[name].parse(value)  # a list option parses "0.5,1,2" and named values
     return out
 
 

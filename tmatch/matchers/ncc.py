@@ -1,8 +1,9 @@
 """Normalised cross-correlation (``cv2.matchTemplate``, TM_CCOEFF_NORMED).
 
-One scale by default; ``scales=(lo, hi)`` with ``steps`` searches a geometric range of template
-scales. Score: the correlation peak in ``[-1, 1]``; below ``threshold`` the match is reported
-absent.
+One scale by default; ``scales`` lists the template scales tried, as for every matcher, and
+``steps=N`` spreads N scales geometrically from ``min(scales)`` to ``max(scales)`` instead
+(``scales=(0.5, 2), steps=9``). Score: the correlation peak in ``[-1, 1]``; below ``threshold``
+the match is reported absent.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import cv2
 import numpy as np
 
 from tmatch import geometry
-from tmatch.errors import InputError
 from tmatch.match import Match
 from tmatch.matchers.base import Matcher
 from tmatch.matchers.options import Option, work_options
@@ -24,8 +24,9 @@ class NCCMatcher(Matcher):
 
     Args:
         threshold: peak correlation under which ``found=False``.
-        scales: ``(lo, hi)`` template scale range; ``(1, 1)`` is single-scale.
-        steps: number of scales tried in ``scales`` (geometric spacing).
+        scales: template scales tried (image px per template px), as for the other matchers.
+        steps: with ``steps > 1``, that many scales spaced geometrically from ``min(scales)``
+            to ``max(scales)`` are tried instead of the list itself.
         color: correlate the three RGB channels instead of grayscale.
         relative_peak: in ``match_all`` without ``min_score``, instances must score at least
             this fraction of the best peak (and at least ``threshold``).
@@ -44,9 +45,10 @@ class NCCMatcher(Matcher):
 
     OPTIONS = (
         Option("threshold", float, 0.5, "peak correlation under which found=False", low=-1.0, high=1.0),
-        Option("scales", tuple, (1.0, 1.0), "(lo, hi) template scale range; (1, 1) is single-scale",
-               low=0.0),
-        Option("steps", int, 1, "number of scales tried in `scales` (geometric spacing)", low=1, high=64),
+        Option("scales", tuple, (1.0,), "template scales tried (image px per template px)", low=0.01,
+               high=100.0),
+        Option("steps", int, 1, "if > 1: that many scales, geometric, from min to max of `scales`",
+               low=1, high=64),
         Option("color", bool, False, "correlate the three RGB channels instead of grayscale"),
         Option("relative_peak", float, 0.8, "match_all: least share of the best peak", low=0.0, high=1.0),
         *work_options(4096),
@@ -54,17 +56,12 @@ class NCCMatcher(Matcher):
 
     def __init__(self, **options: Any):
         super().__init__(**options)
-        if len(self.scales) == 1:
-            self.scales = self.scales * 2
-        if len(self.scales) != 2 or not 0 < self.scales[0] <= self.scales[1]:
-            raise InputError(f"scales must be 0 < lo <= hi, got {self.scales}")
-        if self.scales[1] <= self.scales[0]:
-            self.steps = 1
+        self.scales = tuple(sorted(set(self.scales)))
 
     def _scale_list(self) -> list[float]:
-        lo, hi = self.scales
-        if self.steps == 1:
-            return [float(np.sqrt(lo * hi))] if hi > lo else [lo]
+        lo, hi = self.scales[0], self.scales[-1]
+        if self.steps == 1 or hi <= lo:
+            return [float(s) for s in self.scales]
         return [float(s) for s in np.geomspace(lo, hi, self.steps)]
 
     def _prep(self, rgb: np.ndarray) -> np.ndarray:

@@ -8,6 +8,8 @@ the CLI can generate typed flags from it.
 >>> opt = Option("ratio", float, 0.75, "Lowe's ratio test threshold", low=0.0, high=1.0)
 >>> opt.parse("0.8")
 0.8
+>>> Option("rotations", tuple, (0.0,), "rotations tried").parse("none")
+(0.0,)
 >>> opt.parse(2)
 Traceback (most recent call last):
 ...
@@ -30,6 +32,9 @@ OPTION_TYPES = (bool, int, float, str, tuple, dict, Path)
 MAX_VALUES = 72
 #: the most CPU threads a matcher may be asked for.
 MAX_THREADS = 256
+#: named values a list option accepts besides numbers, the same in Python, the CLI and the
+#: service: ``rotations="full"`` is every 20 degrees, ``"none"`` upright only.
+NAMED_VALUES = {"rotations": {"none": (0.0,), "full": tuple(float(a) for a in range(-160, 181, 20))}}
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,10 @@ class Option:
         if self.type is float:
             return float(value)
         if self.type is tuple:
+            if isinstance(value, str):  # "full", or "0.5, 1, 2" as on the command line
+                named = NAMED_VALUES.get(self.name, {})
+                key = value.strip().lower()
+                value = named[key] if key in named else [v for v in value.replace(" ", "").split(",") if v]
             items = value if isinstance(value, (list, tuple)) else [value]
             if any(isinstance(x, bool) for x in items):
                 raise TypeError
@@ -119,8 +128,9 @@ class Option:
         return str(value).strip().lower() if self.choices is not None else str(value)
 
     def _kind(self) -> str:
+        named = "".join(f" or {n!r}" for n in NAMED_VALUES.get(self.name, {}))
         return {bool: "true or false", int: "an integer", float: "a number",
-                tuple: f"a list of at most {self.max_len} numbers",
+                tuple: f"a list of at most {self.max_len} numbers{named}",
                 dict: "a mapping", Path: "a path", str: "text"}[self.type]
 
 

@@ -40,8 +40,9 @@ def check_method(name: str) -> str:
     return key
 
 
-#: option types a request may set, as pydantic field types (a tuple option is a list of numbers).
-_FIELD_TYPES: dict[type, Any] = {bool: bool, int: int, float: float, str: str, tuple: list[float]}
+#: option types a request may set, as pydantic field types: a tuple option is a list of numbers
+#: or, as in Python and on the command line, text ("full", "0.5,1,2") that the matcher parses.
+_FIELD_TYPES: dict[type, Any] = {bool: bool, int: int, float: float, str: str, tuple: list[float] | str}
 
 
 @functools.cache
