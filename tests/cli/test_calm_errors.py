@@ -34,6 +34,10 @@ def png(tmp_path):
     (["data", "samples", "/proc/tmatch-x"], "/proc/tmatch-x"),
     (["demo", "--methods", ","], "--methods names no matcher"),
     (["match", "{png}", "{png}", "--roi", "0.5,0,10,10"], "four integers"),
+    (["match", "{png}.nothing-*.png", "{png}"], "no images match"),  # a glob naming nothing (NameError once)
+    (["match", "{png}", "{png}", "--region", "1,2,3"], "--region must be 'x,y,w,h'"),
+    (["match", "{png}", "{png}", "--region", "500,500,10,10"], "lies outside the 120x90 image"),
+    (["match", "{png}", "{png}", "--region", "0,0,0,10"], "zero area"),
 ])
 def test_bad_input_is_one_line_and_exit_2(png, args, message):
     r = _tmatch(*[a.format(png=png) for a in args])

@@ -196,13 +196,16 @@ def _describe(config: dict | None) -> str:
     if not config:
         return "an unknown configuration"
     opts = config.get("options") or {}
-    return str(config.get("method")) + (" " + json.dumps(opts, sort_keys=True) if opts else "")
+    text = str(config.get("method")) + (" " + json.dumps(opts, sort_keys=True) if opts else "")
+    if config.get("region"):
+        text += " in region " + ",".join(str(v) for v in config["region"])
+    return text
 
 
 class ResultsFile:
     """The results file of a run, grown row by row; :attr:`done` holds the rows already there.
 
-    A results file belongs to one run configuration (matcher and options): resuming it with
+    A results file belongs to one run configuration (matcher, options, search region): resuming it with
     another is refused, as is a second process writing it at the same time (a lock). A stored
     row is known by the files it names, whatever the spelling (``kt/a.png``, ``./kt/a.png`` or
     an absolute path): the folder relative paths started from is kept beside the file

@@ -25,22 +25,23 @@ from tmatch.match import Match
 
 
 def match_templates(matcher: Any, prepared: Sequence[Any], templates: Sequence[np.ndarray],
-                    image: np.ndarray) -> list[Match | TmatchError]:
+                    image: np.ndarray, region: Any = None) -> list[Match | TmatchError]:
     """The best match of each prepared template in ``image`` ``(H, W, 3)``; a template the
     matcher refuses here (larger than the image, …) gets its error instead of a match.
 
     The image's work (keypoints, feature maps) is done once for all templates
     (:meth:`~tmatch.matchers.base.Matcher.match_each`); when the matcher refuses one of them,
-    the templates are matched one by one so that the others still get their rows.
+    the templates are matched one by one so that the others still get their rows. ``region``:
+    ``(x, y, w, h)`` searched instead of the whole image (:mod:`tmatch.region`).
     """
     try:
-        return list(matcher.match_each(prepared, templates, image))
+        return list(matcher.match_each(prepared, templates, image, region=region))
     except TmatchError:
         pass
     out: list[Match | TmatchError] = []
     for prep, tpl in zip(prepared, templates):
         try:
-            out.append(matcher.match_prepared(prep, tpl, image))
+            out.append(matcher.match_prepared(prep, tpl, image, region=region))
         except TmatchError as e:
             out.append(e)
     return out
@@ -84,7 +85,7 @@ def run_batch(matcher: Any, templates: Sequence[tuple[int, Path]], images: Seque
               results: ResultsFile | None = None, overlays: Path | None = None,
               on_rows: Callable[[list[Row]], None] | None = None,
               warn: Callable[[str], None] = print,
-              progress: Callable[[int], Any] | None = None) -> Summary:
+              progress: Callable[[int], Any] | None = None, region: Any = None) -> Summary:
     """Search every template in every image.
 
     Args:
@@ -96,6 +97,8 @@ def run_batch(matcher: Any, templates: Sequence[tuple[int, Path]], images: Seque
         on_rows: called with each image's rows (e.g. to print them).
         warn: told, in one line, of each file that cannot be read (the run goes on).
         progress: called with the number of images done after each image.
+        region: ``(x, y, w, h)`` searched in every image instead of the whole image; an image
+            it misses gets error rows.
 
     Returns:
         a :class:`Summary`.
@@ -124,7 +127,7 @@ def run_batch(matcher: Any, templates: Sequence[tuple[int, Path]], images: Seque
         summary.skipped += len(templates) - len(todo_ok) - len(todo_bad)
         rows = [Row.failed(str(tp), str(ip), tid, iid, method, f"template: {why}") for tid, tp, why in todo_bad]
         if todo_ok:
-            rows += _match_image(matcher, todo_ok, iid, ip, method, overlays, names, summary, warn)
+            rows += _match_image(matcher, todo_ok, iid, ip, method, overlays, names, summary, warn, region)
         if results is not None:
             results.add(rows)
         if on_rows is not None and rows:
@@ -139,7 +142,8 @@ def run_batch(matcher: Any, templates: Sequence[tuple[int, Path]], images: Seque
 
 
 def _match_image(matcher: Any, todo: list, iid: int, ip: Path, method: str, overlays: Path | None,
-                 names: dict[Path, str], summary: Summary, warn: Callable[[str], None]) -> list[Row]:
+                 names: dict[Path, str], summary: Summary, warn: Callable[[str], None],
+                 region: Any = None) -> list[Row]:
     from tmatch import io
 
     try:
@@ -147,7 +151,7 @@ def _match_image(matcher: Any, todo: list, iid: int, ip: Path, method: str, over
     except TmatchError as e:
         warn(f"warning: skipped image {ip}: {_reason(e)}")
         return [Row.failed(str(tp), str(ip), tid, iid, method, f"image: {_reason(e)}") for tid, tp, _, _ in todo]
-    answers = match_templates(matcher, [t[3] for t in todo], [t[2] for t in todo], img)
+    answers = match_templates(matcher, [t[3] for t in todo], [t[2] for t in todo], img, region)
     rows = [Row.failed(str(tp), str(ip), tid, iid, method, _reason(a)) if isinstance(a, TmatchError)
             else Row.of(str(tp), str(ip), tid, iid, a) for (tid, tp, _, _), a in zip(todo, answers)]
     if overlays is not None:

@@ -15,7 +15,10 @@ Method = Annotated[str, typer.Option("--method", "-m", help="Matcher name (see `
 MethodOrWeights = Annotated[Optional[str], typer.Option(
     "--method", "-m", help="Matcher name (see `tmatch methods`); default: the matcher --weights belongs to.")]
 Methods = Annotated[str, typer.Option("--methods", help="Comma-separated matcher names.")]
-Roi = Annotated[Optional[str], typer.Option("--roi", help="Take the template as region x,y,w,h of TEMPLATE.")]
+Roi = Annotated[Optional[str], typer.Option(
+    "--roi", help="Cut the template out of TEMPLATE as x,y,w,h (to search only part of IMAGE, use --region).")]
+SearchRegion = Annotated[Optional[str], typer.Option(
+    "--region", help="Search only x,y,w,h of each image (clipped to it); answers stay in image pixels.")]
 Weights = Annotated[Optional[Path], typer.Option("--weights", help="Weights file (.safetensors) for neural matchers.")]
 WeightsFor = Annotated[Optional[list[str]], typer.Option(
     "--weights-for", help="METHOD=PATH: a weights file for one method (repeatable), e.g. "

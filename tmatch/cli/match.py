@@ -13,12 +13,14 @@ import typer
 from tmatch.cli._options import (
     MethodOrWeights,
     Roi,
+    SearchRegion,
     Weights,
     given_options,
     method_for,
     pool_threads,
     with_matcher_flags,
 )
+from tmatch.errors import InputError
 
 
 def match_cmd(
@@ -27,6 +29,7 @@ def match_cmd(
              "IMAGES allowed. With --merge: the shards' results files.", show_default=False)],
     method: MethodOrWeights = None,
     roi: Roi = None,
+    region: SearchRegion = None,
     out: Annotated[Optional[Path], typer.Option(
         "--out", "-o", help="One pair: write an overlay (.png, .jpg, ...) here.")] = None,
     json_out: Annotated[Optional[str], typer.Option(
@@ -76,6 +79,8 @@ def match_cmd(
 
       tmatch match ref.jpg scene.jpg --roi 120,80,64,48 -m ncc --threshold 0.7
 
+      tmatch match button.png screen.png --region 0,0,1280,120   (search the top bar only)
+
       tmatch match coin.png coins.png -m ncc --all --min-score 0.7 --json -
 
       tmatch match logo.png shelf.jpg --weights runs/neural-seg/best.safetensors   (the file names its matcher)
@@ -102,6 +107,9 @@ def match_cmd(
     if weights is not None:
         options["weights"] = str(weights)
     _check_before_work(inputs, out, json_out, save, overlays, min_score)
+    from tmatch.region import parse_region
+
+    area = None if region is None else parse_region(region, "--region")
     batch = save is not None or overlays is not None or shard is not None or coco_gt is not None or \
         any(not Path(s).is_file() for s in inputs) or len(inputs) > 2
     if batch:
@@ -110,11 +118,11 @@ def match_cmd(
                 raise InputError(f"{flag} works on one pair; with folders or globs use --save and --overlays")
         with limit_threads(threads):
             found = _run_batch(inputs[0], inputs[1:], method, options, save, overlays, shard, resume, progress,
-                               coco_gt)
+                               coco_gt, area)
     else:
         with limit_threads(threads):
             found = _match_pair(Path(inputs[0]), Path(inputs[1]), method, options, roi, out, json_out, all_,
-                                max_instances, min_score)
+                                max_instances, min_score, area)
     if fail_if_absent and not found:
         raise typer.Exit(1)
 
@@ -124,7 +132,6 @@ def _check_before_work(inputs: list[str], out: Path | None, json_out: str | None
     """Every output path and number judged before any work: an output that is an input (the
     photo overwritten by its own overlay), an existing folder given as a file, an unknown image
     suffix, a NaN score."""
-    from tmatch.errors import InputError
     from tmatch.outputs import Output, check_number, check_outputs
 
     check_number(min_score, "--min-score")
@@ -153,7 +160,8 @@ def _read_roots(spec: str) -> list[Path]:
 
 
 def _match_pair(template: Path, image: Path, method: str, options: dict, roi: str | None, out: Path | None,
-                json_out: str | None, all_: bool, max_instances: int, min_score: float | None) -> bool:
+                json_out: str | None, all_: bool, max_instances: int, min_score: float | None,
+                region: tuple[int, int, int, int] | None = None) -> bool:
     """Match one pair, say and write the result; whether the template was found."""
     from tmatch import io, viz
     from tmatch.files import atomic_write
@@ -166,12 +174,12 @@ def _match_pair(template: Path, image: Path, method: str, options: dict, roi: st
     matcher = load_matcher(method, **options)
     say = (lambda s: typer.echo(s, err=True)) if json_out == "-" else typer.echo
     if all_:
-        results = matcher.match_all(tpl, img, max_instances=max_instances, min_score=min_score)
+        results = matcher.match_all(tpl, img, max_instances=max_instances, min_score=min_score, region=region)
         say(f"{method}: {len(results)} instance(s)")
         for r in results:
             say("  " + r.summary())
     else:
-        results = [matcher.match(tpl, img)]
+        results = [matcher.match(tpl, img, region=region)]
         say(results[0].summary())
     if json_out is not None:
         payload = json.dumps([r.to_dict() for r in results] if all_ else results[0].to_dict())
@@ -186,7 +194,7 @@ def _match_pair(template: Path, image: Path, method: str, options: dict, roi: st
 
 def _run_batch(template_spec: str, image_specs: list[str], method: str, options: dict, save: Path | None,
                overlays: Path | None, shard: str | None, resume: bool, progress: bool,
-               coco_gt: Path | None) -> bool:
+               coco_gt: Path | None, region: tuple[int, int, int, int] | None = None) -> bool:
     """Run the batch; whether every row matched now found its template."""
     from tmatch.batch import ResultsFile, expand, ids, run_batch
     from tmatch.batch.inputs import shard as shard_of
@@ -200,7 +208,8 @@ def _run_batch(template_spec: str, image_specs: list[str], method: str, options:
     if coco_gt is not None and save is None:
         raise InputError("--coco-gt needs --save X.json")
     matcher = load_matcher(method, **options)
-    config = json.loads(json.dumps({"method": method, "options": options}, sort_keys=True, default=str))
+    asked = {"method": method, "options": options, **({"region": list(region)} if region else {})}
+    config = json.loads(json.dumps(asked, sort_keys=True, default=str))
     results = ResultsFile(save, resume=resume, coco_gt=coco_gt, config=config) if save is not None else None
     on_rows = None
     if save is None:
@@ -210,7 +219,7 @@ def _run_batch(template_spec: str, image_specs: list[str], method: str, options:
     try:
         with _progress_bar(len(images), f"{method}: {len(templates)} template(s) x", progress) as (tick, warn):
             summary = run_batch(matcher, templates, images, results, overlays, on_rows=on_rows, warn=warn,
-                                progress=tick)
+                                progress=tick, region=region)
     except BaseException:
         if results is not None:
             results.release()

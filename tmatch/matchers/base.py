@@ -18,13 +18,11 @@ methods only: :meth:`match_prepared`, :meth:`match_prepared_many`, :meth:`match_
 from __future__ import annotations
 
 import math
-
 import time
 from contextlib import contextmanager
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Sequence
 
 import cv2
-
 import numpy as np
 
 from tmatch import geometry
@@ -32,7 +30,7 @@ from tmatch.errors import InputError, TmatchError
 from tmatch.io import ImageLike, check_pair, larger_than, read_image
 from tmatch.match import Match
 from tmatch.matchers.options import Option, resolve
-
+from tmatch.region import Region, crop_region, shift_match
 
 #: a template whose grey levels vary less than this (standard deviation) has no texture.
 _FLAT = 1.0
@@ -115,48 +113,55 @@ class Matcher:
         return max(1, int(cv2.getNumThreads()))
 
     # ----------------------------------------------------------------- public API
-    def match(self, template: ImageLike, image: ImageLike) -> Match:
+    def match(self, template: ImageLike, image: ImageLike, region: Region | None = None) -> Match:
         """Locate ``template`` ``(h, w, 3)`` in ``image`` ``(H, W, 3)`` (RGB uint8 or paths).
 
         A template larger than the image is searched downscaled by a scale-invariant matcher
         (the polygon maps back to the original template); a single-scale one answers
         ``found=False`` with ``extra["reason"]``. So does a template without texture.
 
+        Args:
+            region: ``(x, y, w, h)``: search only there (clipped to the image); the answer is in
+                the whole image's coordinates (:mod:`tmatch.region`).
+
         Returns:
             a :class:`Match`; ``found=False`` with an empty mask when the template is absent.
         """
         t0 = time.perf_counter()
-        tpl, img = self._inputs(template, image)
+        tpl = read_image(template, "template")
+        img, offset, full_hw = _searched(read_image(image, "image"), region)
+        check_pair(tpl, img)
         prepared = self.prepare(tpl)
-        m = self._solve(prepared, tpl, img)
+        m = _back(self._solve(prepared, tpl, img), offset, full_hw)
         return self._stamp(m, t0)
 
-    def match_many(self, template: ImageLike, images: Iterable[ImageLike]) -> list[Match]:
+    def match_many(self, template: ImageLike, images: Iterable[ImageLike],
+                   region: Region | None = None) -> list[Match]:
         """Match one template against many images, doing the template's work once.
 
-        A bad image (unreadable, wrong shape, NaN pixels) gets an error result
-        (:meth:`Match.failed`, ``error`` set) in its place; the others are matched. The ``ms``
-        of each result is its own share: the template's preparation is counted in the first
-        result only.
+        A bad image (unreadable, wrong shape, NaN pixels, a ``region`` outside it) gets an
+        error result (:meth:`Match.failed`, ``error`` set) in its place; the others are matched.
+        The ``ms`` of each result is its own share: the template's preparation is counted in the
+        first result only. ``region``: as in :meth:`match`, the same for every image.
         """
         t0 = time.perf_counter()
         tpl = read_image(template, "template")
         check_pair(tpl, tpl)
         prepared = self.prepare(tpl)
         prep_ms = (time.perf_counter() - t0) * 1000.0
-        imgs: list[np.ndarray | Match] = []
+        imgs: list[tuple[np.ndarray, tuple[int, int], tuple[int, int]] | Match] = []
         for im in images:
             try:
-                imgs.append(read_image(im, "image"))
+                imgs.append(_searched(read_image(im, "image"), region))
             except TmatchError as e:
                 imgs.append(Match.failed(str(e), method=self.name))
         if not imgs:
             return []
-        good = [im for im in imgs if isinstance(im, np.ndarray)]
+        good = [im for im in imgs if not isinstance(im, Match)]
         t1 = time.perf_counter()
-        solved = iter(self._solve_batch(prepared, tpl, good) if good else [])
+        solved = iter(self._solve_batch(prepared, tpl, [g[0] for g in good]) if good else [])
         per = (time.perf_counter() - t1) * 1000.0 / max(1, len(good))
-        out = [next(solved) if isinstance(im, np.ndarray) else im for im in imgs]
+        out = [im if isinstance(im, Match) else _back(next(solved), im[1], im[2]) for im in imgs]
         for i, m in enumerate(out):
             if m.ms <= 0 and m.error is None:
                 m.ms = per
@@ -165,33 +170,38 @@ class Matcher:
             m.method = m.method or self.name
         return out
 
-    def match_prepared(self, prepared: Any, template: np.ndarray, image: ImageLike) -> Match:
+    def match_prepared(self, prepared: Any, template: np.ndarray, image: ImageLike,
+                       region: Region | None = None) -> Match:
         """Match with a template already prepared by :meth:`prepare` (video loops, servers).
 
         Args:
             prepared: what ``self.prepare(template)`` returned.
             template: the same ``(h, w, 3)`` RGB uint8 template.
             image: ``(H, W, 3)`` search image (array or path).
+            region: ``(x, y, w, h)``: search only there, as in :meth:`match`.
         """
-        img = read_image(image, "image")
+        img, offset, full_hw = _searched(read_image(image, "image"), region)
         check_pair(template, img)
-        return self._solve_batch(prepared, template, [img])[0]
+        return _back(self._solve_batch(prepared, template, [img])[0], offset, full_hw)
 
     def match_all(self, template: ImageLike, image: ImageLike, max_instances: int = 10,
-                  min_score: float | None = None) -> list[Match]:
+                  min_score: float | None = None, region: Region | None = None) -> list[Match]:
         """Every instance of the template in the image, best first, after NMS.
 
         Args:
             max_instances: upper bound on the number of results.
             min_score: results scoring below it are dropped (matcher default when ``None``).
+            region: ``(x, y, w, h)``: search only there, as in :meth:`match`.
         """
         if max_instances < 1:
             raise InputError(f"max_instances must be >= 1, got {max_instances}")
         t0 = time.perf_counter()
-        tpl, img = self._inputs(template, image)
+        tpl = read_image(template, "template")
+        img, offset, full_hw = _searched(read_image(image, "image"), region)
+        check_pair(tpl, img)
         prepared = self.prepare(tpl)
         found = self._solve_all(prepared, tpl, img, int(max_instances), min_score)
-        found = [m for m in found if m.found][:max_instances]
+        found = [_back(m, offset, full_hw) for m in found if m.found][:max_instances]
         ms = (time.perf_counter() - t0) * 1000.0
         for m in found:
             m.ms = ms
@@ -199,7 +209,7 @@ class Matcher:
         return found
 
     def match_each(self, prepared_templates: Sequence[Any], templates: Sequence[np.ndarray],
-                   image: ImageLike) -> list[Match]:
+                   image: ImageLike, region: Region | None = None) -> list[Match]:
         """One best match per template in one image, the image's work (keypoints and
         descriptors, feature maps) done once for all of them.
 
@@ -207,6 +217,7 @@ class Matcher:
             prepared_templates: ``self.prepare(t)`` of every template.
             templates: the ``(h, w, 3)`` RGB uint8 templates, in the same order.
             image: ``(H, W, 3)`` search image (array or path).
+            region: ``(x, y, w, h)``: search only there, as in :meth:`match`.
 
         Returns:
             a :class:`Match` per template, in order; each result's ``extra["template"]`` is its
@@ -221,13 +232,13 @@ class Matcher:
         """
         if len(prepared_templates) != len(templates):
             raise InputError(f"{len(prepared_templates)} prepared templates for {len(templates)} templates")
-        img = read_image(image, "image")
+        img, offset, full_hw = _searched(read_image(image, "image"), region)
         out = []
         with self._image_scope(img):
             for i, (p, t) in enumerate(zip(prepared_templates, templates)):
                 t0 = time.perf_counter()
                 check_pair(t, img)
-                m = self._stamp(self._solve(p, t, img), t0)
+                m = self._stamp(_back(self._solve(p, t, img), offset, full_hw), t0)
                 m.extra["template"] = i
                 out.append(m)
         return out
@@ -282,13 +293,15 @@ class Matcher:
         return self._solve_batch(prepared, template, imgs) if imgs else []
 
     def match_all_prepared(self, prepared: Any, template: np.ndarray, image: ImageLike,
-                           max_instances: int = 10, min_score: float | None = None) -> list[Match]:
+                           max_instances: int = 10, min_score: float | None = None,
+                           region: Region | None = None) -> list[Match]:
         """:meth:`match_all` with a template already prepared by :meth:`prepare`."""
         if max_instances < 1:
             raise InputError(f"max_instances must be >= 1, got {max_instances}")
-        img = read_image(image, "image")
+        img, offset, full_hw = _searched(read_image(image, "image"), region)
         check_pair(template, img)
-        return self._solve_all(prepared, template, img, int(max_instances), min_score)
+        return [_back(m, offset, full_hw) for m in self._solve_all(prepared, template, img, int(max_instances),
+                                                                   min_score)]
 
     @classmethod
     def option_table(cls) -> dict[str, Option]:
@@ -580,3 +593,18 @@ class Matcher:
         box = geometry.box_from_mask(mask)
         return Match(found=True, score=float(score), polygon=polygon, box=box, mask=mask,
                      homography=homography, method=self.name, extra=dict(extra))
+
+
+def _searched(image: np.ndarray, region: Region | None) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
+    """``(what is searched, its offset in the image, the image's (H, W))`` for a ``region``."""
+    if region is None:
+        return image, (0, 0), image.shape[:2]
+    crop, (x, y, _, _) = crop_region(image, region)
+    return crop, (x, y), image.shape[:2]
+
+
+def _back(m: Match, offset: tuple[int, int], image_hw: tuple[int, int]) -> Match:
+    """A result found in a region, in the whole image's coordinates (unchanged without one)."""
+    if offset == (0, 0) and tuple(m.mask.shape) == tuple(image_hw):
+        return m
+    return shift_match(m, offset, image_hw)

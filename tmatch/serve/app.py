@@ -37,6 +37,7 @@ from tmatch import __version__
 from tmatch.errors import InputError
 from tmatch.io import check_pair
 from tmatch.match import Match
+from tmatch.region import parse_region
 from tmatch.serve import images
 from tmatch.serve.auth import TokenGate
 from tmatch.serve.config import ServeConfig
@@ -65,6 +66,19 @@ MethodField = Annotated[str | None, Form(
     description="Matcher name (see `/v1/methods`); the server's default when left out.")]
 OptionsField = Annotated[str | None, Form(
     description='Matcher options as a JSON object, e.g. `{"ratio": 0.8}` (see `/v1/methods`).')]
+RegionField = Annotated[str | None, Form(
+    description="Search only this part of the image: `x,y,w,h` in image pixels (clipped to the "
+                "image); the answer stays in the whole image's pixels.")]
+
+
+def _region(text: str | None) -> tuple[int, int, int, int] | None:
+    """The ``region`` form field parsed (a 422 when malformed), ``None`` when not given."""
+    if text is None or not text.strip():
+        return None
+    try:
+        return parse_region(text)
+    except InputError as e:
+        raise ApiError(422, "invalid_request", str(e)) from None
 
 
 @dataclass
@@ -79,11 +93,12 @@ class Outcome:
     work_ms: float
 
 
-def _locate(matcher: Any, prepared: Any, template: np.ndarray, image: np.ndarray, method: str) -> Match:
+def _locate(matcher: Any, prepared: Any, template: np.ndarray, image: np.ndarray, method: str,
+            region: tuple[int, int, int, int] | None = None) -> Match:
     """``matcher.match_prepared``; a template larger than the image is 'not found', other
-    inputs the matcher refuses or fails on are a 422."""
+    inputs the matcher refuses or fails on (a region outside the image) are a 422."""
     try:
-        return matcher.match_prepared(prepared, template, image)
+        return matcher.match_prepared(prepared, template, image, region=region)
     except InputError as e:
         (th, tw), (ih, iw) = template.shape[:2], image.shape[:2]
         if th > ih or tw > iw:
@@ -251,6 +266,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         image: Annotated[UploadFile, File(description="The picture to search.")],
         method: MethodField = None,
         options: OptionsField = None,
+        region: RegionField = None,
         overlay: Overlay = None,
         mask: WithMask = True,
     ) -> Response:
@@ -258,6 +274,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
         homography, mask as COCO RLE, ms), or the overlay picture with `?overlay=png`."""
         name = check_method(method or default_method)
         opts = parse_options(name, options)
+        area = _region(region)
         key = freeze(opts)
         tpl_bytes = await read_upload(template, "template")
         img_bytes = await read_upload(image, "image")
@@ -268,7 +285,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
             tpl, img = decode(tpl_bytes, "template"), decode(img_bytes, "image")
             matcher = worker.matcher(name, opts, key)
             t0 = time.perf_counter()
-            m = _locate(matcher, _prepare(matcher, tpl, name), tpl, img, name)
+            m = _locate(matcher, _prepare(matcher, tpl, name), tpl, img, name, area)
             m.ms = (time.perf_counter() - t0) * 1000.0
             return finish(m, img, name, overlay is not None, mask, t_queued, t_start)
 
@@ -302,11 +319,13 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     async def match_template(
         template_id: str,
         image: Annotated[UploadFile, File(description="The picture to search.")],
+        region: RegionField = None,
         overlay: Overlay = None,
         mask: WithMask = True,
     ) -> Response:
         """Find a registered template in `image` (JSON, or the overlay with `?overlay=png`)."""
         entry: TemplateEntry = store.get(template_id)
+        area = _region(region)
         img_bytes = await read_upload(image, "image")
         t_queued = time.perf_counter()
 
@@ -318,7 +337,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
             prepared = entry.prepared.get(worker.index)
             if prepared is None:
                 prepared = entry.prepared[worker.index] = _prepare(matcher, entry.image, entry.method)
-            m = _locate(matcher, prepared, entry.image, img, entry.method)
+            m = _locate(matcher, prepared, entry.image, img, entry.method, area)
             m.ms = (time.perf_counter() - t0) * 1000.0
             return finish(m, img, entry.method, overlay is not None, mask, t_queued, t_start)
 

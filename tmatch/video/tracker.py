@@ -13,6 +13,7 @@ import numpy as np
 from tmatch import geometry, io
 from tmatch.errors import InputError
 from tmatch.match import Match
+from tmatch.region import shift_match
 
 
 def search_window(box: tuple[int, int, int, int], image_hw: tuple[int, int],
@@ -46,34 +47,6 @@ def search_window(box: tuple[int, int, int, int], image_hw: tuple[int, int],
     x0 = int(np.clip(round(cx - ww / 2), 0, W - ww))
     y0 = int(np.clip(round(cy - wh / 2), 0, H - wh))
     return x0, y0, ww, wh
-
-
-def shift_match(m: Match, offset: tuple[int, int], image_hw: tuple[int, int]) -> Match:
-    """A match found in a crop at ``offset = (x0, y0)``, expressed in the full ``(H, W)`` image.
-
-    The crop's mask is pasted in place, except when a homography's polygon reaches past the
-    crop: then the mask is redrawn from the shifted polygon.
-    """
-    x0, y0 = int(offset[0]), int(offset[1])
-    H, W = int(image_hw[0]), int(image_hw[1])
-    if not m.found:
-        return Match.absent((H, W), score=m.score, method=m.method, **m.extra)
-    t = np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
-    poly = None if m.polygon is None else np.asarray(m.polygon, np.float64) + [x0, y0]
-    hm = None if m.homography is None else t @ np.asarray(m.homography, np.float64)
-    ch, cw = m.mask.shape
-    inside = m.polygon is not None and np.all(np.asarray(m.polygon) >= 0) \
-        and np.all(np.asarray(m.polygon) <= [cw, ch])
-    if poly is not None and hm is not None and not inside:
-        # The polygon reaches past the crop: its mask there was clipped, draw it again.
-        mask = geometry.mask_from_polygon(poly, (H, W))
-        box = geometry.box_from_polygon(poly, (H, W))
-    else:
-        mask = np.zeros((H, W), bool)
-        mask[y0:y0 + ch, x0:x0 + cw] = m.mask[:H - y0, :W - x0]
-        box = None if m.box is None else (m.box[0] + x0, m.box[1] + y0, m.box[2], m.box[3])
-    return Match(found=True, score=m.score, polygon=poly, box=box, mask=mask, homography=hm,
-                 ms=m.ms, method=m.method, extra=dict(m.extra))
 
 
 class VideoTracker:
