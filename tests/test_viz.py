@@ -117,3 +117,52 @@ def test_demo_draws_the_found_match_on_each_case(tmp_path):
     # the outline is in the overlay tile (right of the template tile), not on the template
     assert np.nonzero(green)[1].min() > panel.shape[1] // 3
     assert summarize(rows)[0].found == 1
+
+
+def _tag_rects(img, matches, names):
+    """Where overlay() puts each match's tag (the same placement it draws with)."""
+    taken, rects = [], []
+    for m, n in zip(matches, names):
+        s = f"{n} {m.score:.2f}"
+        org = viz._place_tag(img, s, np.asarray(m.polygon, np.float64), taken)
+        taken.append(viz._text_rect(img, s, org))
+        rects.append(taken[-1])
+    return rects
+
+
+def _overlap(a, b) -> int:
+    return max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+def test_two_templates_in_one_image_get_their_names_beside_their_own_boxes():
+    """Issue 23 item 11: batch overlays wrote every template's name at the same bottom-left spot."""
+    img = _canvas(240, 320)
+    ms = [_match(60, 80, 50, 40, img.shape[:2]), _match(70, 95, 50, 40, img.shape[:2])]  # overlapping boxes
+    names = ["play-button", "pause-button"]
+    rects = _tag_rects(img, ms, names)
+    assert _overlap(rects[0], rects[1]) == 0
+    for (x0, y0, x1, y1), m in zip(rects, ms):
+        bx, by, bw, bh = m.box
+        assert x1 > bx - 5 and x0 < bx + bw + 5 and y1 > by - 40 and y0 < by + bh + 40  # near its box
+    out = viz.overlay(img, ms, names=names)
+    for x0, y0, x1, y1 in rects:  # each tag is drawn where it was placed (green text pixels)
+        patch = out[y0:y1, x0:x1].reshape(-1, 3).astype(int)
+        assert (np.abs(patch - viz.GREEN).max(axis=1) < 60).sum() > 10
+    below = out[img.shape[0] - 20:, :60]  # nothing is written at the old bottom-left spot
+    assert (np.abs(below.reshape(-1, 3).astype(int) - viz.GREEN).max(axis=1) < 60).sum() == 0
+
+
+def test_a_tag_at_the_image_edge_is_moved_inside_not_cut_off():
+    img = _canvas(120, 160)
+    for box in ((0, 0, 40, 30), (130, 0, 30, 30), (0, 95, 40, 25), (125, 90, 35, 30), (0, 0, 160, 120)):
+        m = _match(*box, img.shape[:2])
+        (x0, y0, x1, y1), = _tag_rects(img, [m], ["a-long-template-name"[:10]])
+        assert x0 >= 0 and y0 >= 0 and x1 <= 160 and y1 <= 120, (box, (x0, y0, x1, y1))
+
+
+def test_names_must_match_the_matches():
+    import pytest
+
+    img = _canvas()
+    with pytest.raises(ValueError):
+        viz.overlay(img, [_match(10, 10, 20, 20, img.shape[:2])], names=["a", "b"])

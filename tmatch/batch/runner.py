@@ -34,14 +34,15 @@ def match_templates(matcher: Any, prepared: Sequence[Any], templates: Sequence[n
     the templates are matched one by one so that the others still get their rows. ``region``:
     ``(x, y, w, h)`` searched instead of the whole image (:mod:`tmatch.region`).
     """
+    where = {} if region is None else {"region": region}  # a duck-typed matcher may not take one
     try:
-        return list(matcher.match_each(prepared, templates, image, region=region))
+        return list(matcher.match_each(prepared, templates, image, **where))
     except TmatchError:
         pass
     out: list[Match | TmatchError] = []
     for prep, tpl in zip(prepared, templates):
         try:
-            out.append(matcher.match_prepared(prep, tpl, image, region=region))
+            out.append(matcher.match_prepared(prep, tpl, image, **where))
         except TmatchError as e:
             out.append(e)
     return out
@@ -157,10 +158,8 @@ def _match_image(matcher: Any, todo: list, iid: int, ip: Path, method: str, over
     if overlays is not None:
         from tmatch import viz
 
-        drawn = img
-        for (_, tp, _, _), a in zip(todo, answers):
-            if isinstance(a, Match) and a.found:
-                drawn = viz.overlay(drawn, a, label=Path(tp).stem)
+        hits = [(Path(tp).stem, a) for (_, tp, _, _), a in zip(todo, answers) if isinstance(a, Match) and a.found]
+        drawn = viz.overlay(img, [a for _, a in hits], names=[n for n, _ in hits])  # each tag beside its box
         summary.overlays.append(io.write_image(Path(overlays) / names[ip], drawn))
     return rows
 

@@ -173,13 +173,14 @@ def _match_pair(template: Path, image: Path, method: str, options: dict, roi: st
     img = io.read_image(image, "image")
     matcher = load_matcher(method, **options)
     say = (lambda s: typer.echo(s, err=True)) if json_out == "-" else typer.echo
+    where = {} if region is None else {"region": region}
     if all_:
-        results = matcher.match_all(tpl, img, max_instances=max_instances, min_score=min_score, region=region)
+        results = matcher.match_all(tpl, img, max_instances=max_instances, min_score=min_score, **where)
         say(f"{method}: {len(results)} instance(s)")
         for r in results:
             say("  " + r.summary())
     else:
-        results = [matcher.match(tpl, img, region=region)]
+        results = [matcher.match(tpl, img, **where)]
         say(results[0].summary())
     if json_out is not None:
         payload = json.dumps([r.to_dict() for r in results] if all_ else results[0].to_dict())
