@@ -1,6 +1,6 @@
 """Does fine-tuning the features help the ``neural`` matcher's coarse search? Frozen (shipped
 ``tmatch/weights/lite0-features.onnx``) against trained (``runs/match-features/lite0-match.onnx``,
-from :mod:`tmatch.train.match_features`) on validation data: the validation split of the photos
+from :mod:`tmatch.train.neural_features`) on validation data: the validation split of the photos
 and stamps, and our pages of seed 1.
 
 Each pair runs through the real :class:`~tmatch.matchers.neural.NeuralMatcher` — its rendering,
@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from tmatch import geometry
-from tmatch.train import match_features as mf
+from tmatch.train import neural_features as mf
 
 SIZE_BINS = ((0, 48, "<48"), (48, 80, "48-80"), (80, 10_000, ">=80"))
 #: protocols: PairMaker settings on the validation pictures (within the matcher's grid).
@@ -83,7 +83,7 @@ def matcher_for(graph: Path | None, projection: np.ndarray | None | str, refine:
 
 def refit_projection(graph: Path | None, views: list[mf.FeaturePair], dim: int = 16) -> np.ndarray:
     """The ``dim`` principal directions of ``graph``'s centred unit stride-8 features over the
-    training ``views`` at the coarse factor (:func:`tmatch.train.presence.fit_projection`)."""
+    training ``views`` at the coarse factor (:func:`tmatch.train.neural.fit_projection`)."""
     m = matcher_for(graph, None, False)
     cov = np.zeros((40, 40))
     n = 0

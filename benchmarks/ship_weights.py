@@ -4,7 +4,7 @@ card written from the run's own logs (nothing typed by hand).
     python benchmarks/ship_weights.py RUN_DIR [--name neural] [--bench RUN]
 
 A `neural` run (its presence head, `tmatch train --preset neural`) is copied as is, with the card
-from :func:`tmatch.train.presence.model_card`; a network run (`neural-seg`, `dual-unet`) as
+from :func:`tmatch.train.neural.model_card`; a network run (`neural-seg`, `dual-unet`) as
 follows.
 
 The card states data, recipe (the run's config), command, hardware, time and the validation
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--command", default=None, help="the command that produced the run")
     args = ap.parse_args(argv)
     logs = json.loads((args.run / "logs.json").read_text())
-    if "epochs" not in logs:  # a `neural` presence-head run (tmatch.train.presence)
+    if "epochs" not in logs:  # a `neural` presence-head run (tmatch.train.neural)
         return ship_presence(args, logs)
     model, config, meta = load_checkpoint(args.run / "best.safetensors")
     epochs = logs["epochs"]
@@ -86,7 +86,7 @@ def ship_presence(args, logs: dict) -> int:
     import shutil
 
     from tmatch.models.presence import PresenceHead
-    from tmatch.train.presence import model_card
+    from tmatch.train.neural import model_card
 
     PresenceHead.load(args.run / "best.safetensors")  # refuse anything that does not load
     out = ROOT / "tmatch" / "weights" / f"{args.name}.safetensors"

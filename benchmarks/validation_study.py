@@ -31,7 +31,7 @@ from tmatch import geometry
 from tmatch.data import make_pair, open_source
 from tmatch.data.screens import ScreenSource, screens_dir
 from tmatch.threads import limit_threads
-from tmatch.train.descriptor_data import photo_groups, split
+from tmatch.train.neural_local_data import photo_groups, split
 
 PHOTO_PROTOCOLS = ("seed", "warp", "rotate", "zoom-out", "zoom-in", "perspective", "negatives")
 SCREEN_PROTOCOLS = ("seed", "screen", "negatives")

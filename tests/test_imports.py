@@ -106,5 +106,5 @@ def test_models_do_not_import_matchers_and_the_run_does_not_import_the_report():
 
 def test_the_graph_sees_lazy_imports():
     graph = import_graph()
-    assert "tmatch.models.presence" in graph["tmatch.train.presence"]
-    assert "tmatch.matchers.neural" in graph["tmatch.train.presence"]
+    assert "tmatch.models.presence" in graph["tmatch.train.neural"]
+    assert "tmatch.matchers.neural" in graph["tmatch.train.neural"]

@@ -18,7 +18,7 @@ from tmatch import geometry
 from tmatch.errors import CheckpointError, InputError
 from tmatch.models.presence import STAT_NAMES, MatchStats, PresenceHead
 from tmatch.models.weights import matcher_of, shipped_weights
-from tmatch.train.presence import evaluate, fit_logistic
+from tmatch.train.neural import evaluate, fit_logistic
 
 SHIPPED = shipped_weights("neural").is_file()
 

@@ -107,38 +107,27 @@ def train_cmd(
         return
     check_outputs({"--out": Output(cfg.out_dir, "folder")})
 
-    if cfg.model.arch == "neural-local":
-        from tmatch.train.descriptor import train_descriptor
-
-        typer.echo(f"training the neural-local matcher's descriptor ({cfg.name}) -> {cfg.out_dir}")
-        train_descriptor(cfg, resume=resume, overwrite=overwrite, echo=typer.echo)
-        return
-
-    if cfg.model.arch == "neural":
-        from tmatch.train.distributed import env_ranks
-
-        if resume:
-            raise TmatchError("the neural matcher's presence head trains in one pass; drop --resume")
-        if env_ranks()[2] > 1:
-            raise TmatchError("the neural matcher's presence head trains in one process (minutes on "
-                              "a CPU); run it without torchrun")
-        from tmatch.train.presence import train_presence
-
-        typer.echo(f"training the neural matcher's presence head ({cfg.name}) -> {cfg.out_dir}")
-        result = train_presence(cfg, overwrite=overwrite, echo=typer.echo)
-        typer.echo(f"wrote {result.best}")
-        return
-
     from tmatch.train.distributed import env_ranks
-    from tmatch.train.loop import train
+    from tmatch.train.trainers import trainer_for
 
+    trainer = trainer_for(cfg.model.arch)
+    if resume and not trainer.resumable:
+        raise TmatchError(f"the {trainer.matcher} matcher's {trainer.what} trains in one pass; drop --resume")
+    if env_ranks()[2] > 1 and not trainer.distributed:
+        raise TmatchError(f"the {trainer.matcher} matcher's {trainer.what} trains in one process; "
+                          f"run it without torchrun")
     rank = env_ranks()[0]
     if rank == 0:
-        typer.echo(f"training the {cfg.model.arch} matcher's network ({cfg.name}) -> {cfg.out_dir}")
-    result = train(cfg, resume=resume, overwrite=overwrite, echo=typer.echo)
-    if rank == 0 and result.best_epoch is not None:
+        typer.echo(f"training the {trainer.matcher} matcher's {trainer.what} ({cfg.name}) -> {cfg.out_dir}")
+    run = trainer.load()
+    result = run(cfg, overwrite=overwrite, echo=typer.echo, **({"resume": resume} if trainer.resumable else {}))
+    if rank != 0 or result is None:
+        return
+    if getattr(result, "best_epoch", None) is not None:
         typer.echo(f"best epoch {result.best_epoch + 1} ({cfg.monitor} {result.best_score:.4f}): "
                    f"{result.best}")
+    elif getattr(result, "best", None) or getattr(result, "weights", None):
+        typer.echo(f"wrote {getattr(result, 'best', None) or result.weights}")
 
 
 def register(app: typer.Typer) -> None:

@@ -47,7 +47,7 @@ def build_model(config: ModelConfig, pretrained: bool | None = None) -> torch.nn
         raise TypeError(f"build_model needs a ModelConfig, got {type(config).__name__}")
     if config.arch == "neural":
         raise TypeError("arch 'neural' (the neural matcher) has no trainable network: its presence "
-                        "head is trained by tmatch.train.presence")
+                        "head is trained by tmatch.train.neural")
     if config.arch == "dual-unet":
         from tmatch.models.dual_unet import DualUNet
 

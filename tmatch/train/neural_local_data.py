@@ -1,7 +1,7 @@
 """Training data of the ``neural-local`` descriptor: photos split by photo, random views of them
 (full-circle rotation, 0.25×–4× scale, strong viewpoint, photometric damage) and the patch pairs
 mined from their keypoints, cached under ``$TMATCH_CACHE/neural-local/`` by a key of the recipe.
-:mod:`tmatch.train.descriptor` trains on them.
+:mod:`tmatch.train.neural_local` trains on them.
 """
 
 from __future__ import annotations

@@ -8,13 +8,13 @@ image's channel means, scales them to unit length and correlates them with cell 
 share of each cell inside the template: a score map of mean cosines. This module trains the
 EfficientNet-Lite0 stages (:func:`tmatch.models.features._stages`) on exactly that map:
 
-- **Pairs** (:class:`PairMaker`, in :mod:`tmatch.train.match_features_data`): a template cut from a training picture (24–160 px shorter
+- **Pairs** (:class:`PairMaker`, in :mod:`tmatch.train.neural_features_data`): a template cut from a training picture (24–160 px shorter
   side; often a plain crop, grey std 12–25) and a search view of the picture seen through any
   rotation, scale 0.4–2.5 and a mild perspective, then damaged (brightness ×0.7–1.3 ±30, blur
   σ 0–1.5, noise σ 0–8, JPEG 40–90); or a UI element of our own pages (seed 2,
   :mod:`tmatch.data.screens`) searched in the page rendered at another device scale
   (1, 1.25, 1.5, 2, and 0.5 — the scale-1 render halved — both ways). Pictures: the training
-  split of the wallpapers (:func:`~tmatch.train.descriptor_data.photo_groups`, ``split(keys,
+  split of the wallpapers (:func:`~tmatch.train.neural_local_data.photo_groups`, ``split(keys,
   0.8, 0)[0]``) and of the scikit-image photos the benchmark does not use, tuxpaint stamps
   (training split) pasted on them, and drawn screens (:func:`tmatch.data.text_ui.render_ui`).
 - **Rendering** (:func:`sample`): the template is rendered as the matcher renders it, at the
@@ -49,8 +49,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tmatch.files import atomic_save
-from tmatch.train.match_features_data import (  # noqa: F401 (the pairs, re-exported)
-    PAGE_SCALES, FeaturePair, Pages, PairMaker, Pictures, Sample, grid_variant, load_pictures, sample,
+from tmatch.train.neural_features_data import (  # noqa: F401 (the pairs, re-exported)
+    PAGE_SCALES,
+    FeaturePair,
+    Pages,
+    PairMaker,
+    Pictures,
+    Sample,
+    grid_variant,
+    load_pictures,
+    sample,
 )
 
 if TYPE_CHECKING:

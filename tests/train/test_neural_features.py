@@ -11,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from tmatch.train import match_features as mf
+from tmatch.train import neural_features as mf
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The training pairs of :mod:`tmatch.train.match_features`: pictures (training splits only),
+"""The training pairs of :mod:`tmatch.train.neural_features`: pictures (training splits only),
 templates cut from them and search views through any rotation, scale, perspective and damage,
 UI elements across device scales, and each pair as the network inputs the ``neural`` matcher's
 own rendering builds (:func:`sample`)."""
@@ -16,7 +16,7 @@ import numpy as np
 
 from tmatch.matchers.neural.render import image_features, render
 from tmatch.models.features import CHANNELS, STRIDES
-from tmatch.train.descriptor_data import photo_groups, split
+from tmatch.train.neural_local_data import photo_groups, split
 
 PHOTO_DIRS = ("/usr/share/backgrounds", "/usr/share/wallpapers")
 STAMP_DIR = "/usr/share/tuxpaint/stamps"
