@@ -1,4 +1,6 @@
-"""Matchers, one file each: ncc.py, features.py (sift/orb/akaze), neural.py, hybrid.py."""
+"""Matchers, a file or folder each: ncc.py, features.py (sift/orb/akaze), hybrid.py, copies.py
+(exact copies, used by hybrid), networks.py (neural-seg, dual-unet), neural/ and neural_local/;
+base.py and options.py hold what they share."""
 
 from tmatch.matchers.base import Matcher
 
