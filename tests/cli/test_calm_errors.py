@@ -39,9 +39,9 @@ def png(tmp_path):
     (["match", "{png}", "{png}", "--region", "500,500,10,10"], "lies outside the 120x90 image"),
     (["match", "{png}", "{png}", "--region", "0,0,0,10"], "zero area"),
 ])
-def test_bad_input_is_one_line_and_exit_2(png, args, message):
-    r = _tmatch(*[a.format(png=png) for a in args])
-    assert r.returncode == 2, r.stderr
+def test_bad_input_is_one_line_and_exit_2(run, png, args, message):
+    r = run(*[a.format(png=png) for a in args])  # in-process: the entry point's own exit and streams
+    assert r.exit_code == 2, r.stderr
     assert r.stderr.count("\n") == 1 and r.stderr.startswith("error:") and message in r.stderr
 
 

@@ -45,11 +45,17 @@ def test_match_all_lists_instances(run, tmp_path, chelsea, astronaut):
     assert len(json.loads(js.read_text())) == 3
 
 
-def test_methods_lists_every_name(run):
+def test_methods_lists_every_registered_name_once_in_its_first_column(run):
+    from tmatch.registry import DEFAULT_MATCHER, MATCHERS
+
     res = run("methods")
     assert res.exit_code == 0
-    for name in ("ncc", "sift", "orb", "akaze", "dual-unet", "neural", "neural-seg", "hybrid"):
-        assert name in res.output
+    rows = [line for line in res.output.splitlines() if line and not line.startswith(("default:", "options"))]
+    names = [line.split()[0] for line in rows]  # a whole name, not a substring ("neural" of "neural-seg")
+    assert names == list(MATCHERS)
+    starts = {line.index(line.split()[1]) for line in rows}
+    assert len(starts) == 1  # descriptions start in one column, whatever the longest name
+    assert [n for n, line in zip(names, rows) if line.endswith("(default)")] == [DEFAULT_MATCHER]
 
 
 @pytest.mark.parametrize("case, message", [

@@ -13,12 +13,18 @@ from tmatch import geometry
 from tmatch.match import Match
 from tmatch.matchers.base import Matcher
 from tmatch.matchers.features import FeatureMatcher
+from tmatch.registry import MATCHERS, matcher_class
 
-#: every matcher, with options that load it without trained weights where none are shipped.
-ALL = {"ncc": {}, "sift": {}, "orb": {}, "akaze": {}, "neural": {"runtime": "torch"},
-       "neural-seg": {"runtime": "torch"}, "dual-unet": {"allow_untrained": True, "runtime": "torch"},
-       "hybrid": {"runtime": "torch"}}
-SCALE_FREE = ("sift", "orb", "akaze", "neural", "hybrid")
+#: options that load a matcher without trained weights where none are shipped (torch runtime:
+#: no graph export in the tests); every other registered matcher loads with its defaults.
+LOAD_OPTIONS = {"neural": {"runtime": "torch"}, "neural-seg": {"runtime": "torch"},
+                "dual-unet": {"allow_untrained": True, "runtime": "torch"}, "hybrid": {"runtime": "torch"}}
+#: every registered matcher (a new one is covered without editing this file).
+ALL = {name: LOAD_OPTIONS.get(name, {}) for name in MATCHERS}
+#: scale-invariant matchers that must find a larger template: every one that declares
+#: ``scale_invariant`` except those that are not expected to find it (untrained or experimental).
+NOT_EXPECTED_TO_FIND = {"dual-unet": "untrained in the tests", "neural-seg": "experimental, coarse masks"}
+SCALE_FREE = tuple(n for n in MATCHERS if matcher_class(n).scale_invariant and n not in NOT_EXPECTED_TO_FIND)
 
 
 def _key(m: Match) -> tuple:
@@ -36,21 +42,21 @@ def ambiguous_pair():
 
 
 # ------------------------------------------------------------------ determinism
-def test_feature_sift_same_answer_in_100_calls_on_an_ambiguous_pair(ambiguous_pair):
+def test_feature_sift_same_answer_in_30_calls_on_an_ambiguous_pair(ambiguous_pair):
     tpl, img = ambiguous_pair
     m = tmatch.load_matcher("sift")
-    keys = {_key(m.match(tpl, img)) for _ in range(100)}
+    keys = {_key(m.match(tpl, img)) for _ in range(30)}
     assert len(keys) == 1
 
 
 @pytest.mark.parametrize("name", list(ALL))
-def test_feature_same_pair_same_match_in_100_calls(name, astronaut, coffee):
+def test_feature_same_pair_same_match_in_10_calls(name, astronaut, coffee):
     m = tmatch.load_matcher(name, **ALL[name])
     img = cv2.resize(coffee, (200, 133))
     tpl = cv2.resize(astronaut[60:260, 140:340], (60, 60))
     img, _ = place(tpl, img, 110, 70, 1.1, 8.0)
     first = _key(m.match(tpl, img))
-    assert all(_key(m.match(tpl, img)) == first for _ in range(99))
+    assert all(_key(m.match(tpl, img)) == first for _ in range(9))
 
 
 # ------------------------------------------------------------ degenerate geometry

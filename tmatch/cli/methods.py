@@ -23,9 +23,11 @@ def methods_cmd(
     from tmatch.registry import DEFAULT_MATCHER, DEFAULT_REASON, describe_matchers, matcher_class
 
     if name is None:
-        for n, desc in describe_matchers().items():
+        described = describe_matchers()
+        width = max(map(len, described))
+        for n, desc in described.items():
             mark = " (default)" if n == DEFAULT_MATCHER else ""
-            typer.echo(f"{n:10s} {desc}{mark}")
+            typer.echo(f"{n:{width}s}  {desc}{mark}")
         typer.echo(f"\ndefault: {DEFAULT_MATCHER} — {DEFAULT_REASON}.")
         typer.echo("options of one matcher: tmatch methods NAME")
         return

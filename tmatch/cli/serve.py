@@ -68,8 +68,16 @@ def serve_cmd(
     log_level = log_level.lower()
     matcher_class(method)  # unknown names: one line, exit 2
     weights = {m: o["weights"] for m, o in weights_for(weights_for_).items()}
-    load_matcher(method, **({"weights": weights[method]} if method in weights else {}))  # missing weights
-    for m, path in weights.items():  # too, and weights of the wrong matcher, before the server starts
+    from tmatch.errors import CheckpointError
+
+    try:  # missing weights too, and weights of the wrong matcher, before the server starts
+        load_matcher(method, **({"weights": weights[method]} if method in weights else {}))
+    except CheckpointError as e:
+        if "no trained weights" not in str(e):
+            raise
+        raise TmatchError(f"no trained weights are installed for {method!r}; give them with "
+                          f"--weights-for {method}=PATH (a checkpoint from `tmatch train`)") from None
+    for m, path in weights.items():
         if m != method:
             load_matcher(m, weights=path)
     config = ServeConfig(method=method, workers=workers or default_workers(), threads=threads,
