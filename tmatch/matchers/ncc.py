@@ -28,8 +28,14 @@ class NCCMatcher(Matcher):
         steps: with ``steps > 1``, that many scales spaced geometrically from ``min(scales)``
             to ``max(scales)`` are tried instead of the list itself.
         color: correlate the three RGB channels instead of grayscale.
-        relative_peak: in ``match_all`` without ``min_score``, instances must score at least
-            this fraction of the best peak (and at least ``threshold``).
+        relative_peak: ``match_all``'s default when nobody said how sure: instances must score
+            at least this share of the best peak (and ``threshold``).
+
+    One knob says how sure: ``threshold``. ``match`` reports the best peak when it reaches it.
+    ``match_all`` reports every peak that reaches it once it is given (``threshold=`` when the
+    matcher is made, or ``min_score`` for one call: on the command line ``--threshold`` and
+    ``--min-score`` are the same knob); given neither, it keeps the peaks within
+    ``relative_peak`` of the best (background peaks of a photo reach 0.6).
 
     >>> import numpy as np
     >>> img = np.random.default_rng(0).integers(0, 255, (60, 80, 3), dtype=np.uint8)
@@ -57,6 +63,7 @@ class NCCMatcher(Matcher):
     def __init__(self, **options: Any):
         super().__init__(**options)
         self.scales = tuple(sorted(set(self.scales)))
+        self._sure_given = "threshold" in options  # match_all then keeps every peak over it
 
     def _scale_list(self) -> list[float]:
         lo, hi = self.scales[0], self.scales[-1]
@@ -110,8 +117,9 @@ class NCCMatcher(Matcher):
         maps = list(self._maps(prepared, image))
         if min_score is not None:
             thr = float(min_score)
-        else:
-            # Relative default: other peaks must come close to the best one.
+        elif self._sure_given:
+            thr = self.threshold
+        else:  # nobody said how sure: other peaks must come close to the best one
             best = max((float(r.max()) for _, _, r in maps), default=-1.0)
             thr = max(self.threshold, self.relative_peak * best)
         cands: list[tuple[float, float, int, int, int, int]] = []
