@@ -130,6 +130,93 @@ def test_sample_pair_runs_without_any_file(playwright, live_server):
         browser.close()
 
 
+def _page(browser, live_server):
+    page = browser.new_page(viewport={"width": 1100, "height": 960}, accept_downloads=True)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(live_server.url + "/")
+    page.wait_for_selector("body[data-ready='1']", timeout=10_000)
+    return page, errors
+
+
+def test_a_bad_file_clears_the_previous_result(playwright, live_server, pair, tmp_path):
+    """Issue 23 item 12: after a bad file the previous result stayed visible under the error."""
+    template, image = pair
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image at all")
+    browser = launch(playwright)
+    try:
+        page, errors = _page(browser, live_server)
+        page.set_input_files("#template-input", str(template))
+        page.set_input_files("#image-input", str(image))
+        page.wait_for_selector("body[data-state='done']", timeout=20_000)
+        assert page.is_visible("#result") and page.inner_text("#result-found") == "yes"
+        page.set_input_files("#image-input", str(junk))
+        page.wait_for_selector("body[data-state='error']", timeout=20_000)
+        assert not page.is_visible("#result")  # no stale answer under the error
+        assert page.text_content("#result-json") == ""
+        assert "image" in page.inner_text("#status").lower()
+        assert not errors
+    finally:
+        browser.close()
+
+
+def test_several_templates_at_once_zoom_and_downloads(playwright, live_server, pair, photo, tmp_path):
+    template, image = pair
+    other = tmp_path / "face.png"  # a second template, absent from the motorcycle photo
+    other.write_bytes(encode(np.ascontiguousarray(photo[60:200, 170:300])))
+    api = httpx.post(f"{live_server.url}/v1/match", timeout=60,
+                     files={"template": template.open("rb"), "image": image.open("rb")}).json()
+    browser = launch(playwright)
+    try:
+        page, errors = _page(browser, live_server)
+        page.set_input_files("#template-input", [str(template), str(other)])
+        page.set_input_files("#image-input", str(image))
+        page.wait_for_selector("body[data-results='2']", timeout=40_000)
+        rows = page.eval_on_selector_all("#result-table tbody tr",
+                                         "rs => rs.map(r => Array.from(r.cells).map(c => c.textContent))")
+        assert [r[0] for r in rows] == ["engine.png", "face.png"]
+        assert rows[0][1] == "yes" and rows[0][3] == ", ".join(str(v) for v in api["box"])
+        assert page.inner_text("#result-found").endswith("of 2")
+        with page.expect_download() as dl:
+            page.click("#download-json")
+        saved = json.loads(Path(dl.value.path()).read_text())
+        assert [a["template"] for a in saved] == ["engine.png", "face.png"]
+        assert saved[0]["mask"]["counts"]  # the whole answer, masks included
+        with page.expect_download() as dl:
+            page.click("#download-png")
+        png = cv2.imread(dl.value.path())
+        assert png is not None and png.shape[:2] == tuple(api["image_size"])
+        fit = page.evaluate("document.getElementById('result-canvas').getBoundingClientRect().width")
+        page.select_option("#zoom", "2")
+        zoomed = page.evaluate("document.getElementById('result-canvas').getBoundingClientRect().width")
+        assert zoomed == pytest.approx(2 * api["image_size"][1], abs=2) and zoomed > fit
+        page.click("#result-canvas")  # a click goes back to fit
+        assert page.input_value("#zoom") == "fit"
+        assert not errors
+    finally:
+        browser.close()
+
+
+def test_the_search_region_is_sent_with_the_request(playwright, live_server, pair):
+    template, image = pair
+    browser = launch(playwright)
+    try:
+        page, errors = _page(browser, live_server)
+        page.fill("#region", "0,0,40,40")  # a corner without the engine
+        page.set_input_files("#template-input", str(template))
+        page.set_input_files("#image-input", str(image))
+        page.wait_for_selector("body[data-state='done']", timeout=20_000)
+        assert page.inner_text("#result-found") == "no"
+        page.fill("#region", "1,2,3")
+        page.dispatch_event("#region", "change")
+        page.wait_for_selector("body[data-state='error']", timeout=20_000)
+        assert "x,y,w,h" in page.inner_text("#status")
+        assert not errors
+    finally:
+        browser.close()
+
+
 def write_y4m(path: Path, frames: list[np.ndarray], fps: int = 15) -> Path:
     """RGB frames ``(H, W, 3)`` (even sides) → a YUV4MPEG2 4:2:0 clip Chromium's fake camera plays."""
     h, w = frames[0].shape[:2]

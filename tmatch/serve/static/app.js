@@ -3,7 +3,8 @@
 
 const $ = (id) => document.getElementById(id);
 const GREEN = "rgb(40, 220, 90)";
-const state = { template: null, image: null, method: null, live: null };
+// templates: every chosen template ({blob, name}); template: the first (the live camera uses it)
+const state = { template: null, templates: [], image: null, method: null, live: null, urls: [] };
 
 // ------------------------------------------------------------------ helpers
 function setStatus(text, kind) {
@@ -63,20 +64,34 @@ function drawPolygon(ctx, polygon, scale, label) {
 
 // ------------------------------------------------------------ choosing files
 function setFile(which, blob, name) {
-  state[which] = { blob, name: name || which };
+  setFiles(which, [{ blob, name: name || which }]);
+}
+
+// Several templates may be chosen at once: each is searched for in the image.
+function setFiles(which, files) {
+  if (which === "template") {
+    state.templates = files;
+    state.template = files[0] || null;
+  } else {
+    state.image = files[0] || null;
+  }
+  clearResult();  // what is shown no longer answers what is chosen
   const img = $(which + "-preview");
   if (img.src) URL.revokeObjectURL(img.src);
-  img.src = URL.createObjectURL(blob);
+  img.src = URL.createObjectURL(files[0].blob);
   img.hidden = false;
-  img.parentElement.querySelector(".hint").textContent = name || "";
+  img.parentElement.querySelector(".hint").textContent =
+    files.length > 1 ? `${files.length} templates: ${files.map((f) => f.name).join(", ")}` : (files[0].name || "");
   $("find").disabled = !(state.template && state.image);
   if (which === "template" && state.live) registerLiveTemplate();
 }
 
+function fromInput(list) { return Array.from(list).map((f) => ({ blob: f, name: f.name })); }
+
 function wireDrop(which) {
   const zone = $(which + "-drop"), input = $(which + "-input");
   input.addEventListener("change", () => {
-    if (input.files[0]) { setFile(which, input.files[0], input.files[0].name); autoFind(); }
+    if (input.files.length) { setFiles(which, fromInput(input.files)); autoFind(); }
   });
   zone.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") input.click(); });
   zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
@@ -84,8 +99,8 @@ function wireDrop(which) {
   zone.addEventListener("drop", (e) => {
     e.preventDefault();
     zone.classList.remove("over");
-    const f = e.dataTransfer.files[0];
-    if (f) { setFile(which, f, f.name); autoFind(); }
+    const files = fromInput(e.dataTransfer.files);
+    if (files.length) { setFiles(which, which === "template" ? files : files.slice(0, 1)); autoFind(); }
   });
 }
 
@@ -108,48 +123,111 @@ async function loadSample(id) {
 }
 
 // --------------------------------------------------------------- one match
+function clearResult() {
+  $("result").hidden = true;
+  $("result-json").textContent = "";
+  $("result-table").querySelector("tbody").innerHTML = "";
+  state.urls.forEach((u) => URL.revokeObjectURL(u));
+  state.urls = [];
+  delete document.body.dataset.results;
+}
+
 async function find() {
   if (!(state.template && state.image)) return;
-  const form = new FormData();
-  form.append("template", state.template.blob, state.template.name);
-  form.append("image", state.image.blob, state.image.name);
-  form.append("method", $("method").value);
+  const region = $("region").value.trim();
   $("find").disabled = true;
-  setStatus(`Matching with ${$("method").value}…`, "busy");
+  clearResult();  // a failure must not leave the previous answer on screen
+  const n = state.templates.length;
+  setStatus(`Matching ${n > 1 ? n + " templates" : "the template"} with ${$("method").value}…`, "busy");
   const t0 = performance.now();
   try {
-    const res = await api("/v1/match", { method: "POST", body: form });
-    const m = await res.json();
-    await showResult(m, performance.now() - t0);
+    const answers = [];
+    for (const t of state.templates) {
+      const form = new FormData();
+      form.append("template", t.blob, t.name);
+      form.append("image", state.image.blob, state.image.name);
+      form.append("method", $("method").value);
+      if (region) form.append("region", region);
+      const res = await api("/v1/match", { method: "POST", body: form });
+      answers.push({ name: t.name, match: await res.json() });
+    }
+    await showResult(answers, performance.now() - t0);
   } catch (e) {
+    clearResult();
     setStatus(e.status === 503 ? `The server is busy; try again in ${e.retryAfter || 1} s.` : e.message, "error");
   } finally {
     $("find").disabled = !(state.template && state.image);
   }
 }
 
-async function showResult(m, roundTrip) {
+function stem(name) { return String(name).replace(/^.*[\\/]/, "").replace(/\.[^.]*$/, ""); }
+
+async function showResult(answers, roundTrip) {
   const bitmap = await createImageBitmap(state.image.blob);
   const canvas = $("result-canvas"), ctx = canvas.getContext("2d");
   canvas.width = bitmap.width;
   canvas.height = bitmap.height;
   ctx.drawImage(bitmap, 0, 0);
-  // the server decodes the same file; if sizes differ (it should not), scale the polygon
-  const scale = bitmap.width / m.image_size[1];
-  if (m.found && m.polygon) drawPolygon(ctx, m.polygon, scale, fmtScore(m.score));
+  const many = answers.length > 1;
+  for (const { name, match: m } of answers) {
+    // the server decodes the same file; if sizes differ (it should not), scale the polygon
+    const scale = bitmap.width / m.image_size[1];
+    if (m.found && m.polygon) drawPolygon(ctx, m.polygon, scale, (many ? stem(name) + " " : "") + fmtScore(m.score));
+  }
+  const found = answers.filter((a) => a.match.found);
+  const m = many ? (found[0] || answers[0]).match : answers[0].match;
   $("result").hidden = false;
-  $("result-found").textContent = m.found ? "yes" : "no";
-  $("result-found").className = m.found ? "yes" : "no";
+  $("result-found").textContent = many ? `${found.length} of ${answers.length}` : (m.found ? "yes" : "no");
+  $("result-found").className = found.length ? "yes" : "no";
   $("result-score").textContent = fmtScore(m.score);
-  $("result-ms").textContent = fmtMs(m.ms);
+  $("result-ms").textContent = fmtMs(answers.reduce((t, a) => t + a.match.ms, 0));
   $("result-box").textContent = m.box ? m.box.join(", ") : "–";
   $("result-method").textContent = m.method;
-  const shown = Object.assign({}, m);
-  if (shown.mask) shown.mask = { size: m.mask.size, counts: `(${m.mask.counts.length} characters of COCO RLE)` };
-  $("result-json").textContent = JSON.stringify(shown, null, 1);
-  setStatus(m.found
-    ? `Found with score ${fmtScore(m.score)} in ${fmtMs(m.ms)} ms (round trip ${fmtMs(roundTrip)} ms).`
-    : `Not found (score ${fmtScore(m.score)}). Try another method.`, "done");
+  const body = $("result-table").querySelector("tbody");
+  body.innerHTML = "";
+  $("result-table").hidden = !many;
+  for (const { name, match: a } of answers) {
+    const tr = document.createElement("tr");
+    const cells = [name, a.found ? "yes" : "no", fmtScore(a.score), a.box ? a.box.join(", ") : "–", fmtMs(a.ms)];
+    cells.forEach((c, i) => {
+      const td = document.createElement("td");
+      td.textContent = c;
+      if (i === 1) td.className = a.found ? "yes" : "no";
+      tr.appendChild(td);
+    });
+    body.appendChild(tr);
+  }
+  const full = many ? answers.map((a) => Object.assign({ template: a.name }, a.match)) : answers[0].match;
+  const shownOne = (x) => {
+    const c = Object.assign({}, x);
+    if (c.mask) c.mask = { size: x.mask.size, counts: `(${x.mask.counts.length} characters of COCO RLE)` };
+    return c;
+  };
+  $("result-json").textContent = JSON.stringify(many ? full.map(shownOne) : shownOne(full), null, 1);
+  // downloads: the whole answer (masks included) and the picture as drawn
+  const jsonUrl = URL.createObjectURL(new Blob([JSON.stringify(full, null, 1)], { type: "application/json" }));
+  $("download-json").href = jsonUrl;
+  state.urls.push(jsonUrl);
+  const png = await new Promise((r) => canvas.toBlob(r, "image/png"));
+  const pngUrl = URL.createObjectURL(png);
+  $("download-png").href = pngUrl;
+  state.urls.push(pngUrl);
+  applyZoom();
+  document.body.dataset.results = String(answers.length);
+  setStatus(many
+    ? `Found ${found.length} of ${answers.length} templates in ${fmtMs(roundTrip)} ms.`
+    : m.found
+      ? `Found with score ${fmtScore(m.score)} in ${fmtMs(m.ms)} ms (round trip ${fmtMs(roundTrip)} ms).`
+      : `Not found (score ${fmtScore(m.score)}). Try another method.`, "done");
+}
+
+// Zoom: fit the page, or 1x/2x/4x the image's pixels (scrolling); a click on the picture
+// toggles between fit and 2x.
+function applyZoom() {
+  const z = $("zoom").value, wrap = $("canvas-wrap"), canvas = $("result-canvas");
+  wrap.classList.toggle("fit", z === "fit");
+  canvas.style.width = z === "fit" ? "" : `${canvas.width * Number(z)}px`;
+  canvas.style.imageRendering = z === "fit" || Number(z) < 2 ? "" : "pixelated";
 }
 
 // ------------------------------------------------------------------- live
@@ -354,6 +432,12 @@ async function init() {
   wireDrop("image");
   wirePicking();
   $("find").addEventListener("click", find);
+  $("zoom").addEventListener("change", applyZoom);
+  $("result-canvas").addEventListener("click", () => {
+    $("zoom").value = $("zoom").value === "fit" ? "2" : "fit";
+    applyZoom();
+  });
+  $("region").addEventListener("change", autoFind);
   $("sample").addEventListener("change", (e) => loadSample(e.target.value));
   $("method").addEventListener("change", () => { if (state.live) registerLiveTemplate(); else autoFind(); });
   $("live-start").addEventListener("click", liveStart);
