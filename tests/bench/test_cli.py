@@ -57,6 +57,7 @@ def test_show_of_a_missing_run_is_an_error(monkeypatch, capsys, tmp_path):
     assert code == 2 and "run folder not found" in err
 
 
+@pytest.mark.slow  # several seconds: subprocesses or training steps
 def test_weights_for_gives_one_method_its_own_weights(monkeypatch, capsys, tmp_path):
     """Two neural matchers in one run, each with its own file: `neural` its presence head,
     `neural-seg` an (untrained) network checkpoint. A single --weights could not serve both."""

@@ -147,6 +147,7 @@ def test_a_run_resumed_after_a_crash_equals_an_uninterrupted_one(tmp_path, flaky
     assert again.computed == 0
 
 
+@pytest.mark.slow  # several seconds: subprocesses or training steps
 def test_a_killed_subprocess_resumes_to_the_same_results(tmp_path, sample_run):
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "tmatch", "bench", "--methods", ",".join(METHODS), "--protocols",
@@ -190,6 +191,7 @@ def test_runs_of_other_cases_cannot_be_merged(tmp_path):
         merge_runs([tmp_path / "a", tmp_path / "b"], tmp_path / "c")
 
 
+@pytest.mark.slow  # several seconds: subprocesses or training steps
 def test_a_process_pool_gives_the_same_results(tmp_path, sample_run):
     res = run_bench(tmp_path / "pool", METHODS, PROTOCOLS, limit=LIMIT, workers=2)
     df = load_table(res.run)

@@ -44,6 +44,7 @@ def test_env_ranks_and_single_process_setup(monkeypatch):
     assert pick_device("cpu").type == "cpu"
 
 
+@pytest.mark.slow  # several seconds: subprocesses or training steps
 def test_ddp_two_cpu_processes_with_torchrun(tmp_path):
     """`torchrun --nproc_per_node 2 -m tmatch train smoke`: gloo, sharded pairs, rank 0 writes."""
     out = tmp_path / "ddp"

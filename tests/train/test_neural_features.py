@@ -127,6 +127,7 @@ def test_export_round_trip_matches_torch(tmp_path):
         assert np.abs(g - w_).max() < 1e-4
 
 
+@pytest.mark.slow  # several seconds: subprocesses or training steps
 def test_resumed_state_restores_model_optimizer_step_and_rng(tmp_path, pictures):
     rec = mf.Recipe(minutes=0.05, batch=1, checkpoint_s=1e9)
     mf.train(tmp_path, rec, echo=lambda m: None, pictures=pictures)

@@ -84,6 +84,7 @@ def test_preset_is_a_valid_config_on_offline_sources():
     assert c.data.protocol_options["homography"]["scale"] == [0.25, 4.0]
 
 
+@pytest.mark.slow  # several seconds: subprocesses or training steps
 def test_tiny_run_writes_weights_and_resumes(tmp_path, monkeypatch, astronaut, chelsea, coffee, rocket):
     from tmatch.train.neural_local import train_descriptor
 
