@@ -24,7 +24,8 @@ class Match:
 
     Attributes:
         found: whether the matcher believes the template is present.
-        score: confidence, higher is more confident (each matcher documents its scale).
+        score: the matcher's own score, higher is surer (each matcher documents its scale;
+            ``confidence`` is the one scale shared by all).
         polygon: ``(4, 2)`` float array, the template's corners TL, TR, BR, BL in image
             pixels, or ``None`` when not found.
         box: ``(x, y, w, h)`` integer bounding box of the polygon clipped to the image, or
@@ -40,6 +41,9 @@ class Match:
         error: ``None``, or one line saying why this image could not be matched at all (a
             bad image in :meth:`~tmatch.matchers.base.Matcher.match_many`); then ``found`` is
             False.
+        confidence: the probability that this answer is right (found: the polygon is where the
+            template is; not found: the template is not there), the same scale for every
+            matcher (:mod:`tmatch.calibration`); ``None`` for a matcher without a calibration.
 
     >>> import numpy as np
     >>> m = Match.absent((4, 5), method="demo")
@@ -57,6 +61,7 @@ class Match:
     method: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    confidence: float | None = None
 
     @classmethod
     def failed(cls, error: str, image_shape: tuple[int, int] = (0, 0), method: str = "") -> "Match":
@@ -95,6 +100,8 @@ class Match:
             "ms": round(float(self.ms), 3),
             "image_size": list(self.image_shape),
         }
+        if self.confidence is not None:
+            out["confidence"] = round(float(self.confidence), 4)
         if self.extra:
             out["extra"] = _jsonable(self.extra)
         if self.error is not None:
@@ -168,6 +175,7 @@ class Match:
             homography=None if d.get("homography") is None else np.asarray(d["homography"], float),
             ms=float(d.get("ms", 0.0)), method=d.get("method", ""), extra=dict(d.get("extra", {})),
             error=d.get("error"),
+            confidence=None if d.get("confidence") is None else float(d["confidence"]),
         )
 
     def summary(self) -> str:
@@ -175,7 +183,8 @@ class Match:
         box = "-" if self.box is None else ",".join(str(v) for v in self.box)
         if self.error is not None:
             return f"{self.method or 'match'}: error: {self.error}"
-        return (f"{self.method or 'match'}: found={self.found} score={self.score:.3f} "
+        sure = "" if self.confidence is None else f" confidence={self.confidence:.2f}"
+        return (f"{self.method or 'match'}: found={self.found} score={self.score:.3f}{sure} "
                 f"box={box} ms={self.ms:.1f}")
 
 
@@ -203,7 +212,8 @@ def to_detections(matches: Sequence[Match], class_ids: Sequence[int] | None = No
     return sv.Detections(
         xyxy=np.array([m.xyxy for m, _ in keep], dtype=np.float32),
         mask=np.stack([m.mask for m, _ in keep]),
-        confidence=np.array([m.score for m, _ in keep], dtype=np.float32),
+        confidence=np.array([m.score if m.confidence is None else m.confidence for m, _ in keep],
+                            dtype=np.float32),
         class_id=np.array([c for _, c in keep], dtype=int),
     )
 

@@ -176,7 +176,7 @@ def test_several_templates_at_once_zoom_and_downloads(playwright, live_server, p
         rows = page.eval_on_selector_all("#result-table tbody tr",
                                          "rs => rs.map(r => Array.from(r.cells).map(c => c.textContent))")
         assert [r[0] for r in rows] == ["engine.png", "face.png"]
-        assert rows[0][1] == "yes" and rows[0][3] == ", ".join(str(v) for v in api["box"])
+        assert rows[0][1] == "yes" and rows[0][4] == ", ".join(str(v) for v in api["box"])
         assert page.inner_text("#result-found").endswith("of 2")
         with page.expect_download() as dl:
             page.click("#download-json")

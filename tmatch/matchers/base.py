@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from tmatch import geometry
+from tmatch.calibration import confidence
 from tmatch.errors import InputError, TmatchError
 from tmatch.io import ImageLike, check_pair, larger_than, read_image
 from tmatch.match import Match
@@ -133,7 +134,7 @@ class Matcher:
         check_pair(tpl, img)
         prepared = self.prepare(tpl)
         m = _back(self._solve(prepared, tpl, img), offset, full_hw)
-        return self._stamp(m, t0)
+        return self._finish(self._stamp(m, t0))
 
     def match_many(self, template: ImageLike, images: Iterable[ImageLike],
                    region: Region | None = None) -> list[Match]:
@@ -167,6 +168,8 @@ class Matcher:
                 m.ms = per
             if i == 0:
                 m.ms += prep_ms
+            if m.error is None:
+                self._finish(m)
             m.method = m.method or self.name
         return out
 
@@ -182,7 +185,7 @@ class Matcher:
         """
         img, offset, full_hw = _searched(read_image(image, "image"), region)
         check_pair(template, img)
-        return _back(self._solve_batch(prepared, template, [img])[0], offset, full_hw)
+        return self._finish(_back(self._solve_batch(prepared, template, [img])[0], offset, full_hw))
 
     def match_all(self, template: ImageLike, image: ImageLike, max_instances: int = 10,
                   min_score: float | None = None, region: Region | None = None) -> list[Match]:
@@ -205,7 +208,7 @@ class Matcher:
         ms = (time.perf_counter() - t0) * 1000.0
         for m in found:
             m.ms = ms
-            m.method = m.method or self.name
+            self._finish(m)
         return found
 
     def match_each(self, prepared_templates: Sequence[Any], templates: Sequence[np.ndarray],
@@ -238,7 +241,7 @@ class Matcher:
             for i, (p, t) in enumerate(zip(prepared_templates, templates)):
                 t0 = time.perf_counter()
                 check_pair(t, img)
-                m = self._stamp(_back(self._solve(p, t, img), offset, full_hw), t0)
+                m = self._finish(self._stamp(_back(self._solve(p, t, img), offset, full_hw), t0))
                 m.extra["template"] = i
                 out.append(m)
         return out
@@ -281,7 +284,7 @@ class Matcher:
         ms_total = (time.perf_counter() - t0) * 1000.0
         for m in out:
             m.ms = ms_total
-            m.method = m.method or self.name
+            self._finish(m)
         return out
 
     def match_prepared_many(self, prepared: Any, template: np.ndarray,
@@ -290,7 +293,7 @@ class Matcher:
         matcher batches); each result's ``ms`` is its own."""
         imgs = [read_image(im, "image") for im in images]
         check_pair(template, template)
-        return self._solve_batch(prepared, template, imgs) if imgs else []
+        return [self._finish(m) for m in self._solve_batch(prepared, template, imgs)] if imgs else []
 
     def match_all_prepared(self, prepared: Any, template: np.ndarray, image: ImageLike,
                            max_instances: int = 10, min_score: float | None = None,
@@ -300,8 +303,8 @@ class Matcher:
             raise InputError(f"max_instances must be >= 1, got {max_instances}")
         img, offset, full_hw = _searched(read_image(image, "image"), region)
         check_pair(template, img)
-        return [_back(m, offset, full_hw) for m in self._solve_all(prepared, template, img, int(max_instances),
-                                                                   min_score)]
+        return [self._finish(_back(m, offset, full_hw))
+                for m in self._solve_all(prepared, template, img, int(max_instances), min_score)]
 
     @classmethod
     def option_table(cls) -> dict[str, Option]:
@@ -562,6 +565,13 @@ class Matcher:
         img = read_image(image, "image")
         check_pair(tpl, img)
         return tpl, img
+
+    def _finish(self, m: Match) -> Match:
+        """``m`` with its method named and its calibrated :attr:`~Match.confidence`."""
+        m.method = m.method or self.name
+        if m.confidence is None and m.error is None:
+            m.confidence = confidence(m.method, m.found, m.score)
+        return m
 
     def _stamp(self, m: Match, t0: float) -> Match:
         m.ms = (time.perf_counter() - t0) * 1000.0

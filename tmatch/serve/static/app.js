@@ -36,6 +36,7 @@ async function api(path, options) {
 
 function fmtScore(v) { return Number(v).toFixed(3); }
 function fmtMs(v) { return Number(v).toFixed(0); }
+function fmtConfidence(v) { return v === undefined || v === null ? "–" : `${Math.round(100 * v)}%`; }
 
 // Draw a polygon [[x, y] x4] on a 2-D context, in the context's pixels.
 function drawPolygon(ctx, polygon, scale, label) {
@@ -180,6 +181,7 @@ async function showResult(answers, roundTrip) {
   $("result-found").textContent = many ? `${found.length} of ${answers.length}` : (m.found ? "yes" : "no");
   $("result-found").className = found.length ? "yes" : "no";
   $("result-score").textContent = fmtScore(m.score);
+  $("result-confidence").textContent = fmtConfidence(m.confidence);
   $("result-ms").textContent = fmtMs(answers.reduce((t, a) => t + a.match.ms, 0));
   $("result-box").textContent = m.box ? m.box.join(", ") : "–";
   $("result-method").textContent = m.method;
@@ -188,7 +190,7 @@ async function showResult(answers, roundTrip) {
   $("result-table").hidden = !many;
   for (const { name, match: a } of answers) {
     const tr = document.createElement("tr");
-    const cells = [name, a.found ? "yes" : "no", fmtScore(a.score), a.box ? a.box.join(", ") : "–", fmtMs(a.ms)];
+    const cells = [name, a.found ? "yes" : "no", fmtScore(a.score), fmtConfidence(a.confidence), a.box ? a.box.join(", ") : "–", fmtMs(a.ms)];
     cells.forEach((c, i) => {
       const td = document.createElement("td");
       td.textContent = c;
