@@ -35,6 +35,64 @@ class PageWarning(UserWarning):
     """A multi-page file (TIFF) was read: only its first page is used."""
 
 
+class DamageWarning(UserWarning):
+    """The decoder read a file but said it is damaged (libjpeg's "Corrupt JPEG data")."""
+
+
+#: whether :func:`read_image` catches what the native decoders write on the process's stderr
+#: (libpng's and libjpeg's own lines, OpenCV's log) and says it in its own words. The ``tmatch``
+#: command turns it on (one line per error); a library user's process, or the service's worker
+#: threads sharing stderr with its log, keep the native streams untouched.
+_CAPTURE_NATIVE = False
+
+
+def capture_native_messages(on: bool = True) -> None:
+    """Turn on (or off) the capture described at :data:`_CAPTURE_NATIVE`."""
+    global _CAPTURE_NATIVE
+    _CAPTURE_NATIVE = bool(on)
+
+
+class _NativeStderr:
+    """A context that points file descriptor 2 at a temporary file and keeps what the native
+    code wrote there (``.lines``); does nothing when the capture is off."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self._saved: int | None = None
+
+    def __enter__(self) -> "_NativeStderr":
+        if not _CAPTURE_NATIVE:
+            return self
+        import sys
+        import tempfile
+
+        try:
+            sys.stderr.flush()
+            self._tmp = tempfile.TemporaryFile()
+            self._saved = os.dup(2)
+            os.dup2(self._tmp.fileno(), 2)
+        except OSError:  # no fd 2 to point elsewhere: leave it be
+            self._saved = None
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._saved is None:
+            return
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        self._tmp.seek(0)
+        text = self._tmp.read().decode("utf-8", "replace")
+        self._tmp.close()
+        for line in text.splitlines():
+            line = line.strip()
+            if line.startswith("[") and "]" in line:  # OpenCV's log prefix "[ WARN:0@0.2] global f.cpp:793 ..."
+                line = line.split("]", 1)[1].strip()
+                parts = line.split(" ", 3)
+                line = parts[3] if len(parts) == 4 and parts[0] == "global" else line
+            if line:
+                self.lines.append(line)
+
+
 def read_image(source: ImageLike, what: str = "image") -> np.ndarray:
     """Read a path or take an array, and return it as ``(H, W, 3)`` RGB uint8.
 
@@ -60,13 +118,19 @@ def read_image(source: ImageLike, what: str = "image") -> np.ndarray:
         if path.stat().st_size == 0:
             raise InputError(f"{what} file is empty: {path}")
         data = np.fromfile(str(path), dtype=np.uint8)
+        native = _NativeStderr()
         try:
-            arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+            with native:
+                arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
         except cv2.error as e:  # e.g. a float64 multi-page TIFF
             msg = str(e).strip().splitlines()[-1] if str(e).strip() else "decoder error"
             raise InputError(f"cannot read {what} {path}: OpenCV cannot decode it ({msg})") from None
         if arr is None:
-            raise InputError(f"cannot read {what} (not an image, or corrupt): {path}")
+            said = f": {native.lines[-1]}" if native.lines else ""
+            raise InputError(f"cannot read {what} (not an image, or corrupt{said}): {path}")
+        for line in native.lines[:1]:  # decoded, but the decoder found damage
+            warnings.warn(f"{what} {path.name} is damaged ({line}); matched as decoded", DamageWarning,
+                          stacklevel=2)
         if arr.ndim == 3 and arr.shape[2] == 3:
             arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
         elif arr.ndim == 3 and arr.shape[2] == 4:

@@ -109,3 +109,25 @@ def test_an_install_hint_prints_literally_in_the_demo(run, tmp_path, monkeypatch
     monkeypatch.setattr(tmatch.demo, "run_demo", fake)
     res = run("demo", "--out", tmp_path / "d")
     assert res.exit_code == 0 and 'pip install "tmatch[train]"' in res.output
+
+
+def test_the_decoders_own_stderr_lines_become_one_line_of_ours(tmp_path, png):
+    """Issue 25 item 13: libpng printed its own line (and OpenCV its log line) before ours. A
+    subprocess: those lines are written on file descriptor 2 by native code."""
+    data = png.read_bytes()
+    bad_crc = bytearray(data)
+    bad_crc[40] ^= 0xFF  # inside the first IDAT chunk's header
+    cases = {"crc.png": bytes(bad_crc), "truncated.png": data[: len(data) // 3]}
+    ok, buf = cv2.imencode(".jpg", (np.random.default_rng(1).random((120, 160, 3)) * 255).astype(np.uint8))
+    jpg = bytearray(buf.tobytes())
+    jpg[len(jpg) // 2: len(jpg) // 2 + 40] = b"\xff" * 40  # decodable, with damage
+    cases["damaged.jpg"] = bytes(jpg)
+    for name, blob in cases.items():
+        (tmp_path / name).write_bytes(blob)
+        r = _tmatch("match", tmp_path / name, png, "-m", "ncc")
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+        assert len(lines) == 1, (name, r.stderr)
+        if name.endswith(".png"):
+            assert r.returncode == 2 and lines[0].startswith("error: cannot read template"), r.stderr
+        else:
+            assert r.returncode == 0 and lines[0].startswith("warning: template damaged.jpg is damaged")

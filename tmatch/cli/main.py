@@ -53,6 +53,11 @@ def main() -> None:
 
     # a warning is one line on stderr, without the Python source line under it
     warnings.formatwarning = lambda message, category, *_args, **_kw: f"warning: {message}\n"
+    # the image decoders' own stderr lines (libpng, libjpeg, OpenCV's log) said in our words, one
+    # line per error; not in the service, whose worker threads share stderr with its log
+    from tmatch import io
+
+    io.capture_native_messages(sys.argv[1:2] != ["serve"])
     try:
         app()
     except TmatchError as e:
