@@ -24,6 +24,7 @@ import numpy as np
 
 from tmatch.errors import CheckpointError
 from tmatch.files import atomic_save
+from tmatch.models.logistic import LogisticHead
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,9 @@ def stats_matrix(stats: Sequence[MatchStats] | np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class PresenceHead:
-    """Logistic presence head on standardised :class:`MatchStats`, plus the feature projection.
+class PresenceHead(LogisticHead):
+    """Logistic presence head on standardised :class:`MatchStats` (a
+    :class:`~tmatch.models.logistic.LogisticHead`), plus the feature projection.
 
     Attributes:
         weight: ``(len(STAT_NAMES),)`` weights of the standardised statistics.
@@ -75,10 +77,6 @@ class PresenceHead:
         meta: the file's metadata (data, recipe, metrics); ``{"untrained": True}`` without one.
     """
 
-    weight: np.ndarray
-    bias: float
-    mean: np.ndarray
-    std: np.ndarray
     projection: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -93,8 +91,7 @@ class PresenceHead:
     def probability(self, stats: Sequence[MatchStats] | np.ndarray) -> np.ndarray:
         """``N`` statistics (:class:`MatchStats` or an ``(N, len(STAT_NAMES))`` array) → ``(N,)``
         probabilities that the template is present."""
-        z = (stats_matrix(stats) - self.mean) / self.std
-        return 1.0 / (1.0 + np.exp(-np.clip(z @ self.weight + self.bias, -60, 60)))
+        return LogisticHead.probability(self, stats_matrix(stats))
 
     def with_projection(self, projection: np.ndarray | None) -> PresenceHead:
         """A copy with another feature projection (training fits it before the head)."""

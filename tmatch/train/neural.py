@@ -54,35 +54,12 @@ class PresenceResult:
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, iters: int = 50) -> PresenceHead:
-    """Class-balanced logistic regression by Newton's method on standardised features.
+    """The shared fit (:func:`tmatch.models.logistic.fit_logistic`) as a ``neural`` presence head
+    (no projection)."""
+    from tmatch.models.logistic import fit_logistic as fit
 
-    Args:
-        x: ``(N, D)`` features.
-        y: ``(N,)`` 0/1 labels (both classes needed).
-
-    Returns:
-        a :class:`~tmatch.models.presence.PresenceHead` (no projection).
-    """
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    if len(np.unique(y)) < 2:
-        raise TmatchError("the presence head needs both right matches and misses/negatives in the "
-                          "training pairs; add negatives (wrong_query_rate) or pairs")
-    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
-    z = np.hstack([(x - mean) / std, np.ones((len(x), 1))])
-    pos = y.mean()
-    sw = np.where(y > 0.5, 0.5 / pos, 0.5 / (1 - pos))
-    w = np.zeros(z.shape[1])
-    reg = np.full(z.shape[1], l2 * len(x))
-    reg[-1] = 0.0
-    for _ in range(iters):
-        p = 1.0 / (1.0 + np.exp(-np.clip(z @ w, -60, 60)))
-        g = z.T @ (sw * (p - y)) + reg * w
-        h = (z * (sw * p * (1 - p))[:, None]).T @ z + np.diag(reg + 1e-9)
-        step = np.linalg.solve(h, g)
-        w -= step
-        if np.abs(step).max() < 1e-8:
-            break
-    return PresenceHead(weight=w[:-1], bias=float(w[-1]), mean=mean, std=std)
+    h = fit(x, y, l2=l2, iters=iters)
+    return PresenceHead(weight=h.weight, bias=h.bias, mean=h.mean, std=h.std)
 
 
 def fit_projection(matcher, dataset, pairs: int, echo: Callable[[str], None],

@@ -369,24 +369,12 @@ def _episode_stats(matcher, ep: Episode) -> tuple[np.ndarray, float, bool]:
     return v.stats(), iou, v.plausible
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, steps: int = 3000, lr: float = 0.05) -> PresenceHead:
-    """Class-balanced logistic regression by gradient descent (Adam) on ``x`` ``(N, F)``, ``y`` ``(N,)``."""
-    import torch
+def fit_logistic(x: np.ndarray, y: np.ndarray) -> PresenceHead:
+    """The shared class-balanced fit (:func:`tmatch.models.logistic.fit_logistic`) as a
+    ``neural-local`` head on raw statistics (the standardisation folded in)."""
+    from tmatch.models.logistic import fit_logistic as fit
 
-    xt, yt = torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32)
-    pos = float(yt.mean().clamp(0.05, 0.95))
-    weight = torch.where(yt > 0, 0.5 / pos, 0.5 / (1 - pos))
-    w = torch.zeros(x.shape[1], requires_grad=True)
-    b = torch.zeros(1, requires_grad=True)
-    opt = torch.optim.Adam([w, b], lr=lr)
-    for _ in range(steps):
-        opt.zero_grad()
-        z = xt @ w + b
-        loss = (torch.nn.functional.binary_cross_entropy_with_logits(z, yt, reduction="none") * weight).mean() \
-            + 1e-3 * (w ** 2).sum()
-        loss.backward()
-        opt.step()
-    return PresenceHead(w.detach().double().numpy(), float(b.detach()))
+    return PresenceHead.folded(fit(x, y))
 
 
 def fit_presence(weights: Path, train_bank: Bank, valid_bank: Bank, opts: dict, hom: dict,
