@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence, runtime_checkable
 
 import cv2
 import numpy as np
@@ -58,6 +58,24 @@ from tmatch.matchers.copies import RATIOS, Copy, copy_instances, copy_ratios, fi
 from tmatch.matchers.features import FeatureMatcher
 from tmatch.matchers.options import MAX_THREADS, Option, work_options
 from tmatch.registry import load_matcher
+
+
+@runtime_checkable
+class Refiner(Protocol):
+    """What ``hybrid`` needs of its refiner (``sift``, ``akaze``, ``orb``, ``neural-local``): the
+    template prepared once, then a homography fitted from keypoints of one region of the image.
+
+    ``decides_presence`` (optional attribute, ``False`` when absent): the refiner's own learned
+    head says whether the template is there, so its "found" stands without ``min_inliers``.
+    """
+
+    def prepare(self, template: np.ndarray) -> Any:
+        """The template's keypoints and descriptors."""
+
+    def match_in_region(self, prepared: Any, template: np.ndarray, image: np.ndarray,
+                        region: np.ndarray | None) -> Match:
+        """The template's match fitted from the keypoints inside ``region``, an ``(H, W)`` bool
+        mask of ``image`` (the whole image when ``None``), in the image's coordinates."""
 
 #: angle step of the full-turn search (the locator's rotations cover ± half of it each).
 TURN_STEP = 20
@@ -186,7 +204,7 @@ class HybridMatcher(Matcher):
         ref_opts = {**accepted_options(self.refiner, {k: v for k, v in run.items() if k == "threads"}),
                     **(self.refiner_options or {})}
         ref = load_matcher(self.refiner, **ref_opts)
-        if not callable(getattr(ref, "match_in_region", None)):
+        if not isinstance(ref, Refiner):
             raise InputError(f"refiner must be a keypoint matcher (sift, akaze, orb, neural-local), "
                              f"got {self.refiner!r}")
         self._refiner = ref
