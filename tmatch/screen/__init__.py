@@ -18,6 +18,14 @@ their inverses; a number pins one.
 """
 
 from tmatch.screen.capture import grab, screen_size
+from tmatch.screen.pyautogui import (
+    Box,
+    ImageNotFoundException,
+    Point,
+    locateAllOnScreen,
+    locateCenterOnScreen,
+    locateOnScreen,
+)
 from tmatch.screen.search import (
     AUTO_SCALES,
     NotFound,
@@ -26,14 +34,6 @@ from tmatch.screen.search import (
     screen_matcher,
     wait,
     wait_gone,
-)
-from tmatch.screen.pyautogui import (
-    Box,
-    ImageNotFoundException,
-    Point,
-    locateAllOnScreen,
-    locateCenterOnScreen,
-    locateOnScreen,
 )
 
 __all__ = [

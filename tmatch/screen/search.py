@@ -13,6 +13,7 @@ import functools
 import time
 from typing import Any, Sequence
 
+import cv2
 import numpy as np
 
 from tmatch.errors import InputError, TmatchError
@@ -70,9 +71,83 @@ def _check_confidence(confidence: float | None) -> None:
         raise InputError(f"confidence must be in [0, 1], got {confidence!r}")
 
 
+#: the coarse pass shrinks screen and template until the template's shorter side is about this
+COARSE_SIDE = 8
+#: places kept per display factor by the coarse pass, all verified at full resolution
+PER_SCALE = 12
+#: the coarse pass shrinks the screen by at most this factor (more loses small elements)
+MAX_SHRINK = 2
+#: full-resolution scores this close to the best are ties, settled for the factor nearest 1
+TIE = 0.01
+
+
+def coarse_to_fine(template: np.ndarray, shot: np.ndarray, scales: Sequence[float],
+                   threshold: float = SCREEN_THRESHOLD) -> Match:
+    """Multi-scale NCC, coarse to fine: for every display factor the screen and the template are
+    shrunk together (the template to about :data:`COARSE_SIDE` px, the screen at least by 2,
+    the template never below 4 px) and correlated; the best
+    :data:`PER_SCALE` places of every factor are correlated again at full resolution in a small
+    window. The answer is the best full-resolution peak (the same score as ``ncc`` would give
+    there); near-ties go to the display factor nearest 1.
+
+    Args:
+        template: ``(h, w, 3)`` RGB; shot: ``(H, W, 3)`` RGB.
+    """
+    from tmatch import geometry
+
+    gray = cv2.cvtColor(shot, cv2.COLOR_RGB2GRAY)
+    tgray = cv2.cvtColor(template, cv2.COLOR_RGB2GRAY)
+    H, W = gray.shape
+    shrunk: dict[int, np.ndarray] = {}
+    cands: list[tuple[float, float, int, int, int, int]] = []  # (coarse score, scale, x, y, w, h)
+    for s in scales:
+        tw, th = max(2, round(tgray.shape[1] * s)), max(2, round(tgray.shape[0] * s))
+        if tw > W or th > H:
+            continue
+        d = int(max(2 if min(tw, th) >= 2 * 4 else 1, min(MAX_SHRINK, min(tw, th) // COARSE_SIDE)))  # never below 4 px
+        if d not in shrunk:
+            shrunk[d] = gray if d == 1 else cv2.resize(gray, (W // d, H // d), interpolation=cv2.INTER_AREA)
+        small = shrunk[d]
+        cw, ch = max(2, round(tw / d)), max(2, round(th / d))
+        if cw > small.shape[1] or ch > small.shape[0]:
+            continue
+        t = cv2.resize(tgray, (cw, ch), interpolation=cv2.INTER_AREA)
+        if float(t.std()) < 1e-3:
+            continue
+        r = geometry.ncc_map(small, t)
+        for _ in range(PER_SCALE):  # the best few places at this factor
+            _, mx, _, (x, y) = cv2.minMaxLoc(r)
+            cands.append((float(mx), float(s), x * d, y * d, tw, th))
+            r[max(0, y - ch // 2):y + ch // 2 + 1, max(0, x - cw // 2):x + cw // 2 + 1] = -1.0
+    verified: list[tuple[float, float, int, int, int, int]] = []
+    for _, s, x, y, tw, th in cands:
+        pad = max(4, int(round(tw / COARSE_SIDE)) * 2)
+        x0, y0 = max(0, x - pad), max(0, y - pad)
+        x1, y1 = min(W, x + tw + pad), min(H, y + th + pad)
+        if x1 - x0 < tw or y1 - y0 < th:
+            continue
+        t = tgray if (tw, th) == tgray.shape[::-1] else cv2.resize(
+            tgray, (tw, th), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+        r = geometry.ncc_map(np.ascontiguousarray(gray[y0:y1, x0:x1]), t)
+        _, mx, _, (bx, by) = cv2.minMaxLoc(r)
+        verified.append((float(mx), s, x0 + bx, y0 + by, tw, th))
+    best = None
+    if verified:
+        top = max(v[0] for v in verified)  # ties (a plain crop matches itself at half size too):
+        best = min((v for v in verified if v[0] >= top - TIE), key=lambda v: (abs(np.log(v[1])), -v[0]))
+    if best is None or best[0] < threshold:
+        return Match.absent((H, W), score=0.0 if best is None else best[0], method="screen")
+    score, s, x, y, tw, th = best
+    poly = geometry.rect_polygon(x, y, tw, th)
+    hm = np.array([[tw / template.shape[1], 0, x], [0, th / template.shape[0], y], [0, 0, 1]], float)
+    return Match(found=True, score=score, polygon=poly, box=(int(x), int(y), int(tw), int(th)),
+                 mask=geometry.mask_from_polygon(poly, (H, W)), homography=hm, method="screen",
+                 extra={"scale": s})
+
+
 def locate(template: ImageLike, region: tuple[int, int, int, int] | None = None,
            confidence: float | None = None, scales: str | float | Sequence[float] = "auto",
-           method: str = "ncc", screenshot: np.ndarray | None = None) -> Match | None:
+           method: str = "ncc", screenshot: np.ndarray | None = None, exhaustive: bool = False) -> Match | None:
     """Where ``template`` is on the screen now, or ``None``.
 
     Args:
@@ -83,10 +158,20 @@ def locate(template: ImageLike, region: tuple[int, int, int, int] | None = None,
         scales: ``"auto"`` (the display factors :data:`AUTO_SCALES`), a number, or a list.
         method: ``ncc`` (default for screens) or any registered matcher.
         screenshot: search this ``(H, W, 3)`` RGB picture instead of grabbing the screen.
+        exhaustive: ``ncc`` at full resolution at every display factor (about 20x slower than
+            the default coarse-to-fine pass, which can miss a small element among look-alikes).
     """
     _check_confidence(confidence)
     tpl = read_image(template, "template")
     shot = screenshot if screenshot is not None else _grab_all()
+    if method == "ncc" and not exhaustive:  # the fast path: coarse to fine over the display factors
+        from tmatch.region import crop_region, shift_match
+
+        part, (x, y, _, _) = crop_region(shot, region) if region is not None else (shot, (0, 0, 0, 0))
+        m = coarse_to_fine(tpl, part, _scales(scales))
+        if region is not None:
+            m = shift_match(m, (x, y), shot.shape[:2])
+        return m if _sure(m, confidence) else None
     key = tuple(scales) if isinstance(scales, (list, tuple)) else scales
     m = screen_matcher(method, key).match(tpl, shot, **({} if region is None else {"region": region}))
     return m if _sure(m, confidence) else None
