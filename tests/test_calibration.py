@@ -75,3 +75,16 @@ def test_a_missing_or_broken_file_means_no_confidence_not_an_error(tmp_path, mon
     monkeypatch.setattr(calibration, "CALIBRATION_FILE", tmp_path / "none.json")
     calibration.calibrations.cache_clear()
     assert calibration.confidence("ncc", True, 0.9) is None
+
+
+def test_a_combined_matcher_answers_with_its_own_curve(tmp_path, monkeypatch, restore_cache, astronaut):
+    """hybrid hands on its locator's answer: the confidence must be hybrid's, not neural's."""
+    _fake_file(tmp_path, monkeypatch, {
+        "neural": {"found": {"scores": [0, 1], "p": [0.11, 0.11]}, "absent": {"scores": [0, 1], "p": [0.12, 0.12]}},
+        "hybrid": {"found": {"scores": [0, 1], "p": [0.91, 0.91]}, "absent": {"scores": [0, 1], "p": [0.92, 0.92]}}})
+    hybrid = tmatch.load_matcher("hybrid")
+    noise = np.random.default_rng(0).integers(0, 256, (60, 60, 3), dtype=np.uint8)
+    absent = hybrid.match(noise, astronaut)
+    assert absent.method == "hybrid" and not absent.found and absent.confidence == 0.92
+    found = hybrid.match(astronaut[100:220, 150:260], astronaut)
+    assert found.found and found.confidence == 0.91

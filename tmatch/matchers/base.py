@@ -567,10 +567,10 @@ class Matcher:
         return tpl, img
 
     def _finish(self, m: Match) -> Match:
-        """``m`` with its method named and its calibrated :attr:`~Match.confidence`."""
+        """``m`` with its method named and its calibrated :attr:`~Match.confidence` — always the
+        curve of the method it now names (a combined matcher may hand on a stage's answer)."""
         m.method = m.method or self.name
-        if m.confidence is None and m.error is None:
-            m.confidence = confidence(m.method, m.found, m.score)
+        m.confidence = None if m.error is not None else confidence(m.method, m.found, m.score)
         return m
 
     def _stamp(self, m: Match, t0: float) -> Match:
