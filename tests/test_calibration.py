@@ -88,3 +88,23 @@ def test_a_combined_matcher_answers_with_its_own_curve(tmp_path, monkeypatch, re
     assert absent.method == "hybrid" and not absent.found and absent.confidence == 0.92
     found = hybrid.match(astronaut[100:220, 150:260], astronaut)
     assert found.found and found.confidence == 0.91
+
+
+def test_the_shipped_curves_cover_the_default_and_are_monotone():
+    from tmatch.registry import DEFAULT_MATCHER
+
+    data = json.loads(calibration.CALIBRATION_FILE.read_text())
+    assert data["about"]["fitted_on"] and "IoU >= 0.5" in data["about"]["right"]
+    table = data["matchers"]
+    assert DEFAULT_MATCHER in table and {"neural", "sift", "ncc"} <= set(table)
+    for name, c in table.items():
+        found, absent = c["found"], c["absent"]
+        assert all(np.diff(found["scores"]) > 0) and all(np.diff(found["p"]) >= 0), name
+        assert all(np.diff(absent["scores"]) > 0) and all(np.diff(absent["p"]) <= 0), name
+        assert all(0 < p < 1 for p in found["p"] + absent["p"]), name
+
+
+def test_a_shipped_confidence_reaches_every_answer(astronaut, restore_cache):
+    calibration.calibrations.cache_clear()
+    m = tmatch.load_matcher("hybrid").match(astronaut[100:220, 150:260], astronaut)
+    assert m.found and 0.5 < m.confidence < 1.0

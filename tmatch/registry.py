@@ -31,12 +31,12 @@ MATCHERS: dict[str, str] = {
 #: the matcher of ``tmatch match``, ``video``, ``bench`` and ``load_matcher()`` with no name.
 DEFAULT_MATCHER = "hybrid"
 #: why (``tmatch methods`` prints it): measured by benchmarks/protocols_study.py (24 cases a protocol, seed 0).
-DEFAULT_REASON = ("most accurate in the README's tables: on the sample photos any-angle rotation 0.982, zoom-out "
-                  "0.843, zoom-in 0.860, perspective 0.944, warp 0.888, re-rendered screens 0.845, absent "
-                  "95.8% (screens 100%); on OpenCV's held-out photos first on 4 of 6 present protocols; neural localisation "
-                  "refined by neural-local's learned keypoints, about 1.3x SIFT's time on one CPU thread; "
-                  "`neural` is faster (about 45 ms) but weaker on rotations, zoom-in and screens; "
-                  "`neural-local` alone is 1.2x SIFT's time")
+DEFAULT_REASON = ("first on every present protocol of the README's hard-end tables but one (our validation "
+                  "wallpapers and pages, OpenCV's photos): exact crops 1.000, any-angle rotation 0.862 / 0.817, "
+                  "perspective 0.789 / 0.776, zoom-in 0.841 / 0.936, UI across device scales 0.90-0.98, absent "
+                  "96.6-100%; learned-feature localisation refined by neural-local's learned keypoints, about "
+                  "1.8-2x SIFT's median time on one CPU thread; `neural` alone is 0.5x SIFT's time but weaker "
+                  "on rotations, zoom-in and screens")
 
 
 def list_matchers() -> list[str]:

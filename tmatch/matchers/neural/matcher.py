@@ -1,11 +1,11 @@
-"""``neural``: template matching by correlating ImageNet features, coarse to fine.
+"""``neural``: template matching by correlating learned features, coarse to fine.
 
 The experiment this project started from trained a dual-encoder U-Net end to end and lost to
 SIFT. Ours keeps what a network is good at — features that survive lighting, blur, colour
 shifts and moderate warps — and leaves geometry to geometry:
 
-1. **Features.** An ImageNet-trained EfficientNet-Lite0 (:mod:`tmatch.models.features`) gives
-   dense features at strides 8, 4 and 2. Each feature vector is centred by the search image's
+1. **Features.** EfficientNet-Lite0's first stages (:mod:`tmatch.models.features`), fine-tuned
+   here for template matching from ImageNet weights, give dense features at strides 8, 4 and 2. Each feature vector is centred by the search image's
    channel means and scaled to unit length, so a dot product is a cosine similarity.
 2. **Coarse search.** The template is rendered at ``scales`` × ``rotations`` (on a canvas,
    scaled so that its longer side is ``template_side`` network pixels at scale 1); each
@@ -84,7 +84,7 @@ class _Candidate:
 
 
 class NeuralMatcher(Matcher):
-    """Ours: ImageNet-feature correlation over scales and rotations, refined at strides 8, 4
+    """Ours: learned-feature correlation over scales and rotations, refined at strides 8, 4
     and 2, with a trained presence head.
 
     Options (see ``OPTIONS``): ``weights`` (presence head from ``tmatch train --preset neural``;
@@ -107,7 +107,7 @@ class NeuralMatcher(Matcher):
     """
 
     name = "neural"
-    description = "ours: ImageNet-feature correlation over scales/rotations, refined, trained presence"
+    description = "ours: correlation of Lite0 features fine-tuned for matching, over scales/rotations, refined, trained presence"
     multi_instance = True
     compute = "torch"
     OPTIONS = (
