@@ -22,7 +22,6 @@ import argparse
 import json
 import pickle
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import cv2
