@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 import tmatch
+from tests.matchers.base import option_tables
 from tmatch.errors import InputError
-from tmatch.registry import MATCHERS, matcher_class
+from tmatch.registry import matcher_class
 
 #: options whose values a load needs more than (weights files, mappings): not fuzzed here
 SKIP_TYPES = (dict,)
@@ -23,12 +24,6 @@ SKIP_NAMES = {"weights", "features"}
 LOAD = {"dual-unet": {"allow_untrained": True}}
 
 
-def _tables():
-    for name in MATCHERS:
-        try:
-            yield name, matcher_class(name).option_table()
-        except tmatch.TmatchError:  # an extra that is not installed
-            continue
 
 
 def _past(opt) -> list[Any]:
@@ -63,14 +58,14 @@ def _at(opt) -> list[Any]:
     return []
 
 
-CASES = [(name, o.name, v) for name, table in _tables() for o in table.values()
+CASES = [(name, o.name, v) for name, table in option_tables() for o in table.values()
          if o.type not in SKIP_TYPES and o.name not in SKIP_NAMES for v in _past(o)]
-AT = [(name, o.name, v) for name, table in _tables() for o in table.values()
+AT = [(name, o.name, v) for name, table in option_tables() for o in table.values()
       if o.type not in SKIP_TYPES and o.name not in SKIP_NAMES for v in _at(o)]
 
 
 def test_the_table_covers_every_matcher():
-    assert {c[0] for c in CASES} == {n for n, _ in _tables()}
+    assert {c[0] for c in CASES} == {n for n, _ in option_tables()}
     assert len(CASES) > 100
 
 
@@ -98,7 +93,7 @@ def test_past_a_bound_the_cli_exits_2_in_one_line(run, tmp_path, astronaut):
 
     img = io.write_image(tmp_path / "a.png", astronaut[:200, :200])
     tpl = io.write_image(tmp_path / "t.png", astronaut[50:110, 50:110])
-    flags = {o.name for _, t in _tables() for o in t.values()}
+    flags = {o.name for _, t in option_tables() for o in t.values()}
     checked = 0
     for name, option, value in CASES:
         if option not in flags or isinstance(value, str) and option == "threads":

@@ -249,8 +249,9 @@ def as_rgb(arr: np.ndarray, what: str = "image") -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def parse_roi(text: str) -> tuple[int, int, int, int]:
-    """Parse ``"x,y,w,h"`` into four ints; raise :class:`InputError` when malformed.
+def parse_roi(text: str, what: str = "ROI") -> tuple[int, int, int, int]:
+    """Parse ``"x,y,w,h"`` into four ints; raise :class:`InputError` (naming ``what``) when
+    malformed. Also the parser of search regions (:func:`tmatch.region.parse_region`).
 
     >>> parse_roi("10, 20, 30, 40")
     (10, 20, 30, 40)
@@ -261,7 +262,7 @@ def parse_roi(text: str) -> tuple[int, int, int, int]:
             raise ValueError
         x, y, w, h = (int(p) for p in parts)  # "0.5" is not an integer: refused, not truncated
     except ValueError:
-        raise InputError(f"ROI must be 'x,y,w,h' (four integers), got {text!r}") from None
+        raise InputError(f"{what} must be 'x,y,w,h' (four integers), got {text!r}") from None
     return x, y, w, h
 
 

@@ -26,18 +26,14 @@ Region = tuple[int, int, int, int]
 
 
 def parse_region(text: str, what: str = "region") -> Region:
-    """``"x,y,w,h"`` → four ints (``InputError`` when malformed).
+    """``"x,y,w,h"`` → four ints (``InputError`` when malformed; the ROI's parser).
 
     >>> parse_region("10, 20, 30, 40")
     (10, 20, 30, 40)
     """
-    parts = [p.strip() for p in str(text).split(",")]
-    try:
-        if len(parts) != 4:
-            raise ValueError
-        return tuple(int(p) for p in parts)  # type: ignore[return-value]
-    except ValueError:
-        raise InputError(f"{what} must be 'x,y,w,h' (four integers), got {text!r}") from None
+    from tmatch.io import parse_roi
+
+    return parse_roi(text, what)
 
 
 def clip_region(region: Any, image_hw: tuple[int, int], what: str = "region") -> Region:
@@ -95,3 +91,20 @@ def shift_match(m: Match, offset: tuple[int, int], image_hw: tuple[int, int]) ->
         box = None if m.box is None else (m.box[0] + x0, m.box[1] + y0, m.box[2], m.box[3])
     return Match(found=True, score=m.score, polygon=poly, box=box, mask=mask, homography=hm,
                  ms=m.ms, method=m.method, extra=dict(m.extra))
+
+
+def searched_part(image: np.ndarray, region: Any) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
+    """``(what is searched, its offset in the image, the image's (H, W))`` for a ``region``
+    (``None``: the whole image)."""
+    if region is None:
+        return image, (0, 0), image.shape[:2]
+    crop, (x, y, _, _) = crop_region(image, region)
+    return crop, (x, y), image.shape[:2]
+
+
+def in_image_pixels(m: Match, offset: tuple[int, int], image_hw: tuple[int, int]) -> Match:
+    """A result found in the part :func:`searched_part` gave, in the whole image's coordinates
+    (unchanged when the part was the whole image)."""
+    if offset == (0, 0) and tuple(m.mask.shape) == tuple(image_hw):
+        return m
+    return shift_match(m, offset, image_hw)

@@ -125,3 +125,15 @@ class MatcherContract:
         got = sorted((float(np.mean(m.polygon[:, 0])), float(np.mean(m.polygon[:, 1]))) for m in found)
         for (gx, gy), (tx, ty) in zip(got, sorted(centres)):
             assert abs(gx - tx) < self.centre_tolerance and abs(gy - ty) < self.centre_tolerance
+
+
+def option_tables():
+    """``(name, option table)`` of every registered matcher importable here (a matcher whose
+    extra is not installed is left out)."""
+    from tmatch.registry import MATCHERS, matcher_class
+
+    for name in MATCHERS:
+        try:
+            yield name, matcher_class(name).option_table()
+        except tmatch.TmatchError:
+            continue

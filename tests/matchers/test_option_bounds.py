@@ -10,30 +10,24 @@ import sys
 import pytest
 
 import tmatch
+from tests.matchers.base import option_tables
 from tmatch.errors import InputError
 from tmatch.matchers.options import MAX_VALUES, MAX_VARIANTS
-from tmatch.registry import MATCHERS, matcher_class
 
 #: numeric options that do not multiply work (thresholds, ratios): a bound is not needed.
 UNBOUNDED_OK = {"sure", "threshold", "presence_threshold", "consistency", "ratio"}
 
 
-def _tables():
-    for name in MATCHERS:
-        try:
-            yield name, matcher_class(name).option_table()
-        except tmatch.TmatchError:  # a matcher whose extra is not installed
-            continue
 
 
 def test_every_integer_option_has_a_maximum():
-    missing = [f"{n}.{o.name}" for n, table in _tables() for o in table.values()
+    missing = [f"{n}.{o.name}" for n, table in option_tables() for o in table.values()
                if o.type is int and o.high is None]
     assert missing == []
 
 
 def test_every_list_option_has_a_length_limit():
-    for _, table in _tables():
+    for _, table in option_tables():
         for o in table.values():
             if o.type is tuple:
                 assert 1 <= o.max_len <= MAX_VALUES

@@ -8,22 +8,15 @@ import numpy as np
 import pytest
 
 import tmatch
+from tests.matchers.base import option_tables
 from tmatch.errors import InputError
 from tmatch.matchers.options import NAMED_VALUES
-from tmatch.registry import MATCHERS, matcher_class
-
-
-def _tables():
-    for name in MATCHERS:
-        try:
-            yield name, matcher_class(name).option_table()
-        except tmatch.TmatchError:  # a matcher whose extra is not installed
-            continue
+from tmatch.registry import matcher_class
 
 
 @pytest.mark.parametrize("value", ["full", "FULL ", "none"])
 def test_named_rotations_work_from_python_for_every_matcher_that_rotates(value):
-    owners = [n for n, t in _tables() if "rotations" in t]
+    owners = [n for n, t in option_tables() if "rotations" in t]
     assert "neural" in owners  # the table walk sees the matchers
     for name in owners:
         parsed = matcher_class(name).option_table()["rotations"].parse(value)
@@ -40,7 +33,7 @@ def test_a_list_option_takes_the_cli_spelling_from_python():
 
 
 def test_scales_means_the_scales_tried_for_every_matcher_that_has_it():
-    helps = {n: t["scales"].help for n, t in _tables() if "scales" in t}
+    helps = {n: t["scales"].help for n, t in option_tables() if "scales" in t}
     assert "ncc" in helps and "neural" in helps
     assert all("scales tried" in h or "scales searched" in h for h in helps.values()), helps
 

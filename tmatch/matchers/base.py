@@ -31,7 +31,7 @@ from tmatch.errors import InputError, TmatchError
 from tmatch.io import ImageLike, check_pair, larger_than, read_image
 from tmatch.match import Match
 from tmatch.matchers.options import Option, resolve
-from tmatch.region import Region, crop_region, shift_match
+from tmatch.region import Region, in_image_pixels, searched_part
 
 #: a template whose grey levels vary less than this (standard deviation) has no texture.
 _FLAT = 1.0
@@ -130,10 +130,10 @@ class Matcher:
         """
         t0 = time.perf_counter()
         tpl = read_image(template, "template")
-        img, offset, full_hw = _searched(read_image(image, "image"), region)
+        img, offset, full_hw = searched_part(read_image(image, "image"), region)
         check_pair(tpl, img)
         prepared = self.prepare(tpl)
-        m = _back(self._solve(prepared, tpl, img), offset, full_hw)
+        m = in_image_pixels(self._solve(prepared, tpl, img), offset, full_hw)
         return self._finish(self._stamp(m, t0))
 
     def match_many(self, template: ImageLike, images: Iterable[ImageLike],
@@ -153,7 +153,7 @@ class Matcher:
         imgs: list[tuple[np.ndarray, tuple[int, int], tuple[int, int]] | Match] = []
         for im in images:
             try:
-                imgs.append(_searched(read_image(im, "image"), region))
+                imgs.append(searched_part(read_image(im, "image"), region))
             except TmatchError as e:
                 imgs.append(Match.failed(str(e), method=self.name))
         if not imgs:
@@ -162,7 +162,7 @@ class Matcher:
         t1 = time.perf_counter()
         solved = iter(self._solve_batch(prepared, tpl, [g[0] for g in good]) if good else [])
         per = (time.perf_counter() - t1) * 1000.0 / max(1, len(good))
-        out = [im if isinstance(im, Match) else _back(next(solved), im[1], im[2]) for im in imgs]
+        out = [im if isinstance(im, Match) else in_image_pixels(next(solved), im[1], im[2]) for im in imgs]
         for i, m in enumerate(out):
             if m.ms <= 0 and m.error is None:
                 m.ms = per
@@ -183,9 +183,9 @@ class Matcher:
             image: ``(H, W, 3)`` search image (array or path).
             region: ``(x, y, w, h)``: search only there, as in :meth:`match`.
         """
-        img, offset, full_hw = _searched(read_image(image, "image"), region)
+        img, offset, full_hw = searched_part(read_image(image, "image"), region)
         check_pair(template, img)
-        return self._finish(_back(self._solve_batch(prepared, template, [img])[0], offset, full_hw))
+        return self._finish(in_image_pixels(self._solve_batch(prepared, template, [img])[0], offset, full_hw))
 
     def match_all(self, template: ImageLike, image: ImageLike, max_instances: int = 10,
                   min_score: float | None = None, region: Region | None = None) -> list[Match]:
@@ -200,11 +200,11 @@ class Matcher:
             raise InputError(f"max_instances must be >= 1, got {max_instances}")
         t0 = time.perf_counter()
         tpl = read_image(template, "template")
-        img, offset, full_hw = _searched(read_image(image, "image"), region)
+        img, offset, full_hw = searched_part(read_image(image, "image"), region)
         check_pair(tpl, img)
         prepared = self.prepare(tpl)
         found = self._solve_all(prepared, tpl, img, int(max_instances), min_score)
-        found = [_back(m, offset, full_hw) for m in found if m.found][:max_instances]
+        found = [in_image_pixels(m, offset, full_hw) for m in found if m.found][:max_instances]
         ms = (time.perf_counter() - t0) * 1000.0
         for m in found:
             m.ms = ms
@@ -235,13 +235,13 @@ class Matcher:
         """
         if len(prepared_templates) != len(templates):
             raise InputError(f"{len(prepared_templates)} prepared templates for {len(templates)} templates")
-        img, offset, full_hw = _searched(read_image(image, "image"), region)
+        img, offset, full_hw = searched_part(read_image(image, "image"), region)
         out = []
         with self._image_scope(img):
             for i, (p, t) in enumerate(zip(prepared_templates, templates)):
                 t0 = time.perf_counter()
                 check_pair(t, img)
-                m = self._finish(self._stamp(_back(self._solve(p, t, img), offset, full_hw), t0))
+                m = self._finish(self._stamp(in_image_pixels(self._solve(p, t, img), offset, full_hw), t0))
                 m.extra["template"] = i
                 out.append(m)
         return out
@@ -301,9 +301,9 @@ class Matcher:
         """:meth:`match_all` with a template already prepared by :meth:`prepare`."""
         if max_instances < 1:
             raise InputError(f"max_instances must be >= 1, got {max_instances}")
-        img, offset, full_hw = _searched(read_image(image, "image"), region)
+        img, offset, full_hw = searched_part(read_image(image, "image"), region)
         check_pair(template, img)
-        return [self._finish(_back(m, offset, full_hw))
+        return [self._finish(in_image_pixels(m, offset, full_hw))
                 for m in self._solve_all(prepared, template, img, int(max_instances), min_score)]
 
     @classmethod
@@ -603,18 +603,3 @@ class Matcher:
         box = geometry.box_from_mask(mask)
         return Match(found=True, score=float(score), polygon=polygon, box=box, mask=mask,
                      homography=homography, method=self.name, extra=dict(extra))
-
-
-def _searched(image: np.ndarray, region: Region | None) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
-    """``(what is searched, its offset in the image, the image's (H, W))`` for a ``region``."""
-    if region is None:
-        return image, (0, 0), image.shape[:2]
-    crop, (x, y, _, _) = crop_region(image, region)
-    return crop, (x, y), image.shape[:2]
-
-
-def _back(m: Match, offset: tuple[int, int], image_hw: tuple[int, int]) -> Match:
-    """A result found in a region, in the whole image's coordinates (unchanged without one)."""
-    if offset == (0, 0) and tuple(m.mask.shape) == tuple(image_hw):
-        return m
-    return shift_match(m, offset, image_hw)

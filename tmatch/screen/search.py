@@ -165,12 +165,10 @@ def locate(template: ImageLike, region: tuple[int, int, int, int] | None = None,
     tpl = read_image(template, "template")
     shot = screenshot if screenshot is not None else _grab_all()
     if method == "ncc" and not exhaustive:  # the fast path: coarse to fine over the display factors
-        from tmatch.region import crop_region, shift_match
+        from tmatch.region import in_image_pixels, searched_part
 
-        part, (x, y, _, _) = crop_region(shot, region) if region is not None else (shot, (0, 0, 0, 0))
-        m = coarse_to_fine(tpl, part, _scales(scales))
-        if region is not None:
-            m = shift_match(m, (x, y), shot.shape[:2])
+        part, offset, hw = searched_part(shot, region)
+        m = in_image_pixels(coarse_to_fine(tpl, part, _scales(scales)), offset, hw)
         return m if _sure(m, confidence) else None
     key = tuple(scales) if isinstance(scales, (list, tuple)) else scales
     m = screen_matcher(method, key).match(tpl, shot, **({} if region is None else {"region": region}))
